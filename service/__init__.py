@@ -1,0 +1,1 @@
+"""PathPro Developer API service."""

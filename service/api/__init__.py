@@ -1,0 +1,1 @@
+"""The Developer API, one module per resource."""

@@ -1,0 +1,89 @@
+"""create_app(settings): routes, middleware, error handlers and the pools' lifespan."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+import asyncpg
+import redis.asyncio as redis
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from service import db
+from service.api import openapi, task_groups, tasks
+from service.errors import ApiError, error_response, http_error
+from service.middleware import ApiAuth, RequestContext
+from service.settings import Settings
+
+log = logging.getLogger("pathpro")
+
+
+async def _api_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ApiError)
+    return error_response(exc)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    return error_response(http_error(exc.status_code, exc.headers))
+
+
+async def _unexpected(request: Request, exc: Exception) -> Response:
+    known = db.translate(exc)
+    if known is not None:
+        return error_response(known)
+    # the traceback goes to the log, never to the client
+    log.exception("unhandled error", extra={"request_id": request.scope.get("state", {}).get("request_id")})
+    return error_response(ApiError())
+
+
+def create_app(settings: Settings) -> Starlette:
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        app.state.settings = settings
+        app.state.pool = await db.create_pool(settings)
+        app.state.redis = redis.from_url(settings.redis_url)
+        try:
+            yield
+        finally:
+            await app.state.redis.aclose()
+            await app.state.pool.close()
+
+    routes = [
+        Route("/api/v1/openapi.json", openapi.openapi_json, methods=["GET"]),
+        Route("/api/v1/tasks", tasks.list_tasks, methods=["GET"]),
+        Route("/api/v1/tasks", tasks.create_task, methods=["POST"]),
+        Route("/api/v1/tasks/{task_id}", tasks.get_task, methods=["GET"]),
+        Route("/api/v1/tasks/{task_id}", tasks.update_task, methods=["PUT"]),
+        Route("/api/v1/tasks/{task_id}", tasks.delete_task, methods=["DELETE"]),
+        Route("/api/v1/task_groups", task_groups.list_task_groups, methods=["GET"]),
+    ]
+    return Starlette(
+        routes=routes,
+        middleware=[
+            Middleware(RequestContext, max_body_bytes=settings.max_body_bytes),
+            Middleware(ApiAuth),
+        ],
+        exception_handlers={
+            ApiError: _api_error,
+            HTTPException: _http_error,
+            # database and network failures are answered inside the app, so they never reach the
+            # server-error layer that logs them as crashes
+            asyncpg.PostgresError: _unexpected,
+            asyncpg.InterfaceError: _unexpected,
+            OSError: _unexpected,
+            Exception: _unexpected,
+        },
+        lifespan=lifespan,
+    )
+
+
+def app_from_env() -> Starlette:
+    """The factory `pathpro serve` hands to uvicorn, so every worker reads the same environment."""
+    return create_app(Settings.from_env())

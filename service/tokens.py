@@ -1,0 +1,134 @@
+"""API tokens: their format, checksum and digest, and creating, listing and revoking them."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import zlib
+from dataclasses import dataclass
+from datetime import datetime
+
+import asyncpg
+
+_ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+_INDEX = {c: i for i, c in enumerate(_ALPHABET)}
+PREFIXES = {"live": "pk_live_", "test": "pk_test_"}
+_RANDOM_CHARS = 27  # 62**27 > 2**160
+_CHECKSUM_CHARS = 6  # 62**6 > 2**32
+TOKEN_LENGTH = len("pk_live_") + _RANDOM_CHARS + _CHECKSUM_CHARS
+
+
+def _base62(n: int, width: int) -> str:
+    out = []
+    for _ in range(width):
+        n, r = divmod(n, 62)
+        out.append(_ALPHABET[r])
+    return "".join(reversed(out))
+
+
+def _checksum(body: str) -> str:
+    return _base62(zlib.crc32(body.encode()), _CHECKSUM_CHARS)
+
+
+def generate(mode: str) -> str:
+    body = PREFIXES[mode] + "".join(secrets.choice(_ALPHABET) for _ in range(_RANDOM_CHARS))
+    return body + _checksum(body)
+
+
+def well_formed(token: str) -> bool:
+    """Prefix, length, alphabet and checksum: what can be checked with no I/O."""
+    if len(token) != TOKEN_LENGTH or not token.startswith(("pk_live_", "pk_test_")):
+        return False
+    rest = token[8:]
+    if any(c not in _INDEX for c in rest):
+        return False
+    return _checksum(token[:-_CHECKSUM_CHARS]) == token[-_CHECKSUM_CHARS:]
+
+
+def digest(token: str) -> bytes:
+    # Tokens carry 160 random bits, so a fast hash is enough; argon2 is for low-entropy passwords.
+    return hashlib.sha256(token.encode()).digest()
+
+
+def mask(mode: str, last_four: str) -> str:
+    return f"{PREFIXES[mode]}****{last_four}"
+
+
+@dataclass(frozen=True, slots=True)
+class TokenRecord:
+    """What a request learns about the token it carries."""
+
+    token_id: int
+    project_id: int
+    rate_limit: int
+
+
+LOOKUP_SQL = """
+SELECT t.id, t.project_id, coalesce(t.rate_limit, p.api_rate_limit) AS rate_limit
+  FROM api_tokens t JOIN projects p ON p.id = t.project_id
+ WHERE t.digest = $1 AND t.revoked_at IS NULL"""
+
+
+async def lookup(conn: asyncpg.Connection | asyncpg.Pool, token_digest: bytes) -> TokenRecord | None:
+    row = await conn.fetchrow(LOOKUP_SQL, token_digest)
+    if row is None:
+        return None
+    return TokenRecord(row["id"], row["project_id"], row["rate_limit"])
+
+
+_CREATE_SQL = """
+INSERT INTO api_tokens (project_id, name, mode, digest, last_four, rate_limit, created_by)
+VALUES ($1, $2, $3, $4, $5, $6, $7)
+RETURNING id"""
+
+
+async def create(
+    conn: asyncpg.Connection | asyncpg.Pool,
+    project_id: int,
+    name: str,
+    mode: str,
+    created_by: int | None = None,
+    rate_limit: int | None = None,
+) -> tuple[int, str]:
+    """Create a token; return its id and the plaintext, which exists nowhere else afterwards."""
+    token = generate(mode)
+    token_id = await conn.fetchval(
+        _CREATE_SQL, project_id, name, mode, digest(token), token[-4:], rate_limit, created_by
+    )
+    return token_id, token
+
+
+@dataclass(frozen=True, slots=True)
+class TokenListing:
+    id: int
+    name: str
+    masked: str
+    created_at: datetime
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+
+_LIST_SQL = """
+SELECT id, name, mode::text AS mode, last_four, created_at, last_used_at, revoked_at
+  FROM api_tokens WHERE project_id = $1
+ ORDER BY created_at DESC, id DESC"""
+
+
+async def list_for_project(conn: asyncpg.Connection | asyncpg.Pool, project_id: int) -> list[TokenListing]:
+    rows = await conn.fetch(_LIST_SQL, project_id)
+    return [
+        TokenListing(r["id"], r["name"], mask(r["mode"], r["last_four"]), r["created_at"],
+                     r["last_used_at"], r["revoked_at"])
+        for r in rows
+    ]
+
+
+_REVOKE_SQL = """
+UPDATE api_tokens SET revoked_at = coalesce(revoked_at, now())
+ WHERE id = $1 AND project_id = $2
+RETURNING digest"""
+
+
+async def revoke(conn: asyncpg.Connection | asyncpg.Pool, project_id: int, token_id: int) -> bool:
+    """Revoke a token of the project; revoking twice is harmless. False when there is no such token."""
+    return await conn.fetchval(_REVOKE_SQL, token_id, project_id) is not None

@@ -8,6 +8,7 @@ prefix of its own, and removes both at the end; every test makes its own project
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import signal
 import socket
@@ -25,7 +26,7 @@ import httpx
 import pytest
 import redis.asyncio as aioredis
 
-from service import admin, tokens
+from service import admin, passwords, tokens
 from service.app import create_app
 from service.migrate import migrate
 from service.settings import Settings
@@ -163,14 +164,24 @@ class Project:
         return {"Authorization": f"Bearer {self.token}", "Accept": "application/json"}
 
 
+# Every test admin shares one password, hashed once: argon2 is slow on purpose.
+ADMIN_PASSWORD = f"pw-{uuid.uuid4().hex}"
+
+
+@functools.cache
+def admin_password_hash() -> str:
+    return passwords.hash_password(ADMIN_PASSWORD)
+
+
 async def make_project(pool: asyncpg.Pool, *, rate_limit: int | None = None, groups: int = 1) -> Project:
     """A project with an admin, `groups` task groups and a live token."""
     slug = f"p-{uuid.uuid4().hex[:10]}"
     email = f"admin-{slug}@example.com"
-    password = f"pw-{uuid.uuid4().hex}"
+    password = ADMIN_PASSWORD
     async with pool.acquire() as conn:
         project_id = await admin.create_project(conn, slug, f"Project {slug}", rate_limit)
-        await admin.create_user(conn, email, "Admin", password)
+        await conn.execute("INSERT INTO users (email, name, password_hash) VALUES ($1, 'Admin', $2)",
+                           email, admin_password_hash())
         admin_id = await admin.add_member(conn, slug, email, "admin")
         group_ids = [await admin.create_group(conn, slug, f"Group {i}") for i in range(groups)]
         token_id, token = await tokens.create(conn, project_id, "Test token", "live", created_by=admin_id)

@@ -298,12 +298,15 @@ async def update_task(request: Request) -> Response:
         place = await conn.fetchrow(_PLACE_SQL, task_id, project_id)
         if place is None:
             return None
-        old_group, old_position = place
+        old_group = place["task_group_id"]
         new_group = old_group if body.task_group_id is UNSET else body.task_group_id
         if new_group not in await _lock_groups(conn, project_id, old_group, new_group):
             raise ValidationFailed(fields={"task_group_id": "No task group with this id in the project."})
-        if await conn.fetchrow(_PLACE_SQL, task_id, project_id) != place:
+        # with the group locked, the task's place is settled; positions may have shifted while we waited
+        place = await conn.fetchrow(_PLACE_SQL, task_id, project_id)
+        if place is None or place["task_group_id"] != old_group:
             raise _GroupMoved
+        old_position = place["position"]
         wanted = _unset_to_none(body.position)
         if new_group == old_group:
             size = await conn.fetchval(_GROUP_SIZE_SQL, old_group)

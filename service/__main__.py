@@ -11,6 +11,8 @@ import asyncio
 import contextlib
 import getpass
 import os
+import signal
+import subprocess
 import sys
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -155,7 +157,11 @@ def serve(host: str, port: int, workers: int = 1) -> None:
 
 
 def dev() -> None:
-    """`make run`: use DATABASE_URL and REDIS_URL when set, else embedded servers under .data/."""
+    """`make run`: use DATABASE_URL and REDIS_URL when set, else embedded servers under .data/.
+
+    The server runs as a child process: uvicorn re-raises the signal that stopped it, so this process
+    would never get to stop the embedded servers if it served in-process.
+    """
     from service import demo, devservers
 
     with contextlib.ExitStack() as stack:
@@ -164,9 +170,13 @@ def dev() -> None:
             os.environ["DATABASE_URL"] = stack.enter_context(devservers.embedded_postgres(data / "postgres"))
         if not os.environ.get("REDIS_URL"):
             os.environ["REDIS_URL"] = stack.enter_context(devservers.embedded_redis(data / "redis"))
+        port = os.environ.get("PORT", "8000")
         asyncio.run(migrate(os.environ["DATABASE_URL"]))
-        asyncio.run(demo.seed_if_empty(os.environ["DATABASE_URL"], "http://127.0.0.1:8000"))
-        serve("127.0.0.1", int(os.environ.get("PORT", "8000")))
+        asyncio.run(demo.seed_if_empty(os.environ["DATABASE_URL"], f"http://127.0.0.1:{port}"))
+        child = subprocess.Popen([sys.executable, "-m", "service", "serve", "--port", port])
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, lambda signum, _frame: child.send_signal(signum))
+        child.wait()
 
 
 def main(argv: list[str] | None = None) -> None:

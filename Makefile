@@ -20,5 +20,8 @@ run: install
 test: install
 	$(BIN)/pytest
 
+lint: install
+	$(BIN)/ruff check service tests
+
 clean:
 	rm -rf $(VENV) .data

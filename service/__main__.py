@@ -24,6 +24,7 @@ from service.admin import AdminError, add_member, create_group, create_project, 
 from service.migrate import migrate
 from service.settings import ROOT
 
+
 def _database_url() -> str:
     url = os.environ.get("DATABASE_URL")
     if not url:

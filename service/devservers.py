@@ -6,7 +6,6 @@ Both are real servers shipped inside PyPI packages; their data lives under one f
 from __future__ import annotations
 
 import contextlib
-import logging
 import subprocess
 import time
 import warnings

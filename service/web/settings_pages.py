@@ -118,7 +118,7 @@ async def _token_of(request: Request, member: access.Membership) -> tokens.Token
 
 
 async def revoke_confirm(request: Request) -> Response:
-    current = await access.signed_in(request, _api_return_to(request))
+    current = await access.signed_in(request)
     member = await access.project_admin(request, current)
     listing = await _token_of(request, member)
     if listing.revoked_at is not None:

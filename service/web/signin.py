@@ -7,6 +7,7 @@ hash with the same parameters, so neither the answer nor its timing says which o
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import secrets
 from dataclasses import dataclass
@@ -22,7 +23,12 @@ ACCOUNT_LIMIT = 5  # failed sign-ins per account per window
 ADDRESS_LIMIT = 30  # failed sign-ins per client address per window (offices share one address)
 WINDOW = 15 * 60
 
-_DUMMY_HASH = passwords.hash_password(secrets.token_urlsafe(16))
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """A hash with the current parameters that no password matches, for accounts that do not exist."""
+    return passwords.hash_password(secrets.token_urlsafe(16))
 
 
 class Throttled(ApiError):
@@ -86,7 +92,7 @@ async def authenticate(request: Request, email: str, password: str) -> User | No
     # PostgreSQL refuses NUL in text; such an email names no account
     row = await pool.fetchrow(_USER_SQL, email) if "\x00" not in email and len(email) <= 320 else None
     stored = row["password_hash"] if row is not None else None
-    matches = await run_in_threadpool(passwords.verify, stored or _DUMMY_HASH, password)
+    matches = await run_in_threadpool(passwords.verify, stored or _dummy_hash(), password)
     if not (matches and stored):
         return None
     await _forget_attempt(request, keys)

@@ -9,8 +9,10 @@ from service.web import access, csrf, forms, sessions, signin
 from service.web.render import page, safe_return_to, see_other
 
 
-def _login_form(request: Request, current: sessions.Current, return_to: str, *, email: str = "",
-                error: str | None = None, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+def _login_form(
+    request: Request, current: sessions.Current, return_to: str, *, email: str = "",
+    error: str | None = None, status: int = 200, headers: dict[str, str] | None = None,
+) -> Response:
     response = page(request, "login.html", {"csrf": current.data.csrf, "next": return_to, "email": email,
                                             "error": error}, status=status, headers=headers)
     sessions.set_cookie(response, request, current)

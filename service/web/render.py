@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -41,14 +41,14 @@ def see_other(url: str) -> Response:
 
 # Dates are shown in UTC, the zone the service keeps them in.
 def created_label(moment: datetime) -> str:
-    day = moment.astimezone(timezone.utc)
+    day = moment.astimezone(UTC)
     return f"{day:%b} {day.day}, {day.year}"
 
 
 def last_used_label(moment: datetime | None, today: date) -> str:
     if moment is None:
         return "Never used"
-    day = moment.astimezone(timezone.utc).date()
+    day = moment.astimezone(UTC).date()
     if day == today:
         return "Today"
     if day == today - timedelta(days=1):
@@ -57,7 +57,7 @@ def last_used_label(moment: datetime | None, today: date) -> str:
 
 
 def utc_today() -> date:
-    return datetime.now(timezone.utc).date()
+    return datetime.now(UTC).date()
 
 
 _JSON_PATHS = re.compile(r"^/api/|^/projects/[^/]+/settings/api/tokens(/|$)")

@@ -104,7 +104,8 @@ def anonymous() -> Session:
 
 
 def signed_in(user_id: int, email: str, name: str) -> Session:
-    return Session(csrf=secrets.token_urlsafe(32), created=time.time(), user_id=user_id, email=email, name=name)
+    return Session(csrf=secrets.token_urlsafe(32), created=time.time(), user_id=user_id, email=email,
+                   name=name)
 
 
 def set_cookie(response: Response, request: Request, current: Current) -> None:

@@ -76,7 +76,8 @@ async def _api_page(request: Request, current: sessions.Current, member: access.
 async def general(request: Request) -> Response:
     current = await access.signed_in(request)
     member = await access.membership(request, current)
-    return page(request, "settings_general.html", {"session": current.data, "member": member, "tab": "general"})
+    context = {"session": current.data, "member": member, "tab": "general"}
+    return page(request, "settings_general.html", context)
 
 
 async def api(request: Request) -> Response:

@@ -5,7 +5,7 @@ Errors keep the service's JSON shape; a signed-out caller gets 401 rather than a
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Annotated, Literal
 
 import msgspec
@@ -58,7 +58,7 @@ def _json(body: msgspec.Struct, status: int = 200) -> Response:
 
 
 def _ts(moment: datetime | None) -> str | None:
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ") if moment else None
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if moment else None
 
 
 def _out(t: tokens.TokenListing) -> TokenOut:

@@ -51,7 +51,9 @@ async def login_form(c: httpx.AsyncClient, next_: str | None = None) -> str:
 
 async def sign_in(c: httpx.AsyncClient, email: str, password: str, next_: str = "/") -> httpx.Response:
     token = await login_form(c, next_)
-    return await c.post("/login", data={"email": email, "password": password, "csrf_token": token, "next": next_})
+    return await c.post(
+        "/login", data={"email": email, "password": password, "csrf_token": token, "next": next_}
+    )
 
 
 async def signed_in(web: WebClient, email: str, password: str) -> httpx.AsyncClient:

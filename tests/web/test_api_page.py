@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 
 import httpx
 import pytest
@@ -25,7 +25,9 @@ async def _admin(web: WebClient, project: Project) -> httpx.AsyncClient:
 
 
 async def _create(c: httpx.AsyncClient, project: Project, name: str, mode: str = "live") -> str:
-    r = await c.post(_api(project), data={"csrf_token": await page_csrf(c, project), "name": name, "mode": mode})
+    r = await c.post(
+        _api(project), data={"csrf_token": await page_csrf(c, project), "name": name, "mode": mode}
+    )
     assert r.status_code == 303 and r.headers["location"] == _api(project)
     page = await c.get(_api(project))
     match = _NEW_TOKEN.search(page.text)
@@ -39,12 +41,21 @@ async def _token_count(pool, project: Project) -> int:
 
 # --- who may see and use the page -------------------------------------------------------------
 
+
 async def test_admin_sees_the_page_and_the_tab(web: WebClient, project: Project) -> None:
     c = await _admin(web, project)
     r = await c.get(_api(project))
     assert r.status_code == 200 and "text/html" in r.headers["content-type"]
-    for text in ("API Tokens", "Name", "Token", "Created", "Last Used", "Create New Token", "Test token",
-                 "Revoked tokens are invalidated immediately. Rate limit: 60 requests/min per token."):
+    for text in (
+        "API Tokens",
+        "Name",
+        "Token",
+        "Created",
+        "Last Used",
+        "Create New Token",
+        "Test token",
+        "Revoked tokens are invalidated immediately. Rate limit: 60 requests/min per token.",
+    ):
         assert text in r.text
     assert r.headers["cache-control"] == "no-store"
     assert "frame-ancestors 'none'" in r.headers["content-security-policy"]
@@ -53,8 +64,9 @@ async def test_admin_sees_the_page_and_the_tab(web: WebClient, project: Project)
 
 
 @pytest.mark.parametrize("role", ["team_member", "community_member"])
-async def test_members_who_are_not_admins_get_403_and_no_tab(web: WebClient, project: Project, pool,
-                                                             role: str) -> None:
+async def test_members_who_are_not_admins_get_403_and_no_tab(
+    web: WebClient, project: Project, pool, role: str
+) -> None:
     c = await signed_in(web, *await add_member(pool, project.slug, role))
     general = await c.get(f"/projects/{project.slug}/settings")
     assert general.status_code == 200 and "General" in general.text
@@ -89,14 +101,17 @@ async def test_admin_of_another_project_gets_404(web: WebClient, project: Projec
     assert (await c.get(f"/projects/{project.slug}/settings")).status_code == 404
     assert (await c.get(_api(project, f"/revoke/{project.token_id}"))).status_code == 404
     assert (await c.post(_api(project), data={"csrf_token": token, "name": "x"})).status_code == 404
-    assert (await c.post(_api(project, f"/revoke/{project.token_id}"),
-                         data={"csrf_token": token})).status_code == 404
+    assert (
+        await c.post(_api(project, f"/revoke/{project.token_id}"), data={"csrf_token": token})
+    ).status_code == 404
     listed = await c.get(_api(project, "/tokens"))
     assert listed.status_code == 404 and listed.json()["error"]["code"] == "not_found"
-    assert (await c.post(_api(project, "/tokens"), json={"name": "x"},
-                         headers={"X-CSRF-Token": token})).status_code == 404
-    assert (await c.delete(_api(project, f"/tokens/{project.token_id}"),
-                           headers={"X-CSRF-Token": token})).status_code == 404
+    assert (
+        await c.post(_api(project, "/tokens"), json={"name": "x"}, headers={"X-CSRF-Token": token})
+    ).status_code == 404
+    assert (
+        await c.delete(_api(project, f"/tokens/{project.token_id}"), headers={"X-CSRF-Token": token})
+    ).status_code == 404
     # the same as a project that does not exist
     assert (await c.get("/projects/no-such-project/settings/api")).status_code == 404
     assert await _token_count(pool, project) == 1
@@ -105,7 +120,11 @@ async def test_admin_of_another_project_gets_404(web: WebClient, project: Projec
 
 async def test_signed_out_visitors_are_sent_to_sign_in(web: WebClient, project: Project) -> None:
     c = await web()
-    for path in (_api(project), f"/projects/{project.slug}/settings", _api(project, f"/revoke/{project.token_id}")):
+    for path in (
+        _api(project),
+        f"/projects/{project.slug}/settings",
+        _api(project, f"/revoke/{project.token_id}"),
+    ):
         r = await c.get(path)
         assert r.status_code == 303 and r.headers["location"] == f"/login?next={path}"
     r = await c.post(_api(project), data={"name": "x", "csrf_token": "x"})
@@ -115,9 +134,11 @@ async def test_signed_out_visitors_are_sent_to_sign_in(web: WebClient, project: 
 
 async def test_signed_out_json_callers_get_401_json(web: WebClient, project: Project, pool) -> None:
     c = await web()
-    for r in (await c.get(_api(project, "/tokens")),
-              await c.post(_api(project, "/tokens"), json={"name": "x"}),
-              await c.delete(_api(project, f"/tokens/{project.token_id}"))):
+    for r in (
+        await c.get(_api(project, "/tokens")),
+        await c.post(_api(project, "/tokens"), json={"name": "x"}),
+        await c.delete(_api(project, f"/tokens/{project.token_id}")),
+    ):
         assert r.status_code == 401
         assert r.json()["error"]["code"] == "sign_in_required"
     assert await _token_count(pool, project) == 1
@@ -125,22 +146,28 @@ async def test_signed_out_json_callers_get_401_json(web: WebClient, project: Pro
 
 # --- creating, showing once, revoking through the page -----------------------------------------
 
+
 async def test_new_token_is_shown_once_and_works(web: WebClient, project: Project, pool, client) -> None:
     c = await _admin(web, project)
     token = await _create(c, project, "CI/CD Pipeline")
 
     assert tokens.well_formed(token) and token.startswith("pk_live_")
-    assert (await client.get("/api/v1/tasks", headers={"Authorization": f"Bearer {token}"})).status_code == 200
+    assert (
+        await client.get("/api/v1/tasks", headers={"Authorization": f"Bearer {token}"})
+    ).status_code == 200
 
     again = await c.get(_api(project))
     assert token not in again.text and 'id="new-token"' not in again.text
     assert f"pk_live_****{token[-4:]}" in again.text and "CI/CD Pipeline" in again.text
     listed = await c.get(_api(project, "/tokens"))
     assert token not in listed.text
-    assert {"name": "CI/CD Pipeline", "masked_token": f"pk_live_****{token[-4:]}"}.items() <= \
-        listed.json()["data"][0].items()
-    assert await pool.fetchval("SELECT created_by FROM api_tokens WHERE digest = $1",
-                               tokens.digest(token)) == project.admin_id
+    assert {"name": "CI/CD Pipeline", "masked_token": f"pk_live_****{token[-4:]}"}.items() <= listed.json()[
+        "data"
+    ][0].items()
+    assert (
+        await pool.fetchval("SELECT created_by FROM api_tokens WHERE digest = $1", tokens.digest(token))
+        == project.admin_id
+    )
 
 
 async def test_a_new_token_is_never_shown_in_another_session(web: WebClient, project: Project) -> None:
@@ -167,8 +194,9 @@ _FORM_PROBLEMS = [
 ]
 
 
-async def test_create_form_problems_are_shown_and_nothing_is_created(web: WebClient, project: Project,
-                                                                    pool) -> None:
+async def test_create_form_problems_are_shown_and_nothing_is_created(
+    web: WebClient, project: Project, pool
+) -> None:
     c = await _admin(web, project)
     csrf = await page_csrf(c, project)
     for name, mode, problem in _FORM_PROBLEMS:
@@ -204,7 +232,9 @@ async def test_revoke_asks_first_then_revokes(web: WebClient, project: Project, 
 async def test_revoking_one_token_leaves_the_others(web: WebClient, project: Project, client) -> None:
     c = await _admin(web, project)
     keep = await _create(c, project, "Keep")
-    r = await c.post(_api(project, f"/revoke/{project.token_id}"), data={"csrf_token": await page_csrf(c, project)})
+    r = await c.post(
+        _api(project, f"/revoke/{project.token_id}"), data={"csrf_token": await page_csrf(c, project)}
+    )
     assert r.status_code == 303
     assert (await client.get("/api/v1/tasks", headers=project.headers)).status_code == 401
     assert (await client.get("/api/v1/tasks", headers={"Authorization": f"Bearer {keep}"})).status_code == 200
@@ -216,34 +246,43 @@ async def test_unknown_token_ids_are_404(web: WebClient, project: Project) -> No
     for token_id in ("999999999", "abc", "0", "99999999999999999999", "-1", "1e3"):
         r = await c.get(_api(project, f"/revoke/{token_id}"))
         assert r.status_code == 404 and "text/html" in r.headers["content-type"], token_id
-        assert (await c.post(_api(project, f"/revoke/{token_id}"), data={"csrf_token": csrf})).status_code == 404
+        assert (
+            await c.post(_api(project, f"/revoke/{token_id}"), data={"csrf_token": csrf})
+        ).status_code == 404
         r = await c.delete(_api(project, f"/tokens/{token_id}"), headers={"X-CSRF-Token": csrf})
         assert r.status_code == 404 and r.json()["error"]["code"] == "not_found", token_id
 
 
-async def test_another_projects_token_cannot_be_revoked_here(web: WebClient, project: Project, pool,
-                                                             client) -> None:
+async def test_another_projects_token_cannot_be_revoked_here(
+    web: WebClient, project: Project, pool, client
+) -> None:
     other = await make_project(pool)
     c = await _admin(web, project)
     token = await page_csrf(c, project)
-    assert (await c.post(_api(project, f"/revoke/{other.token_id}"), data={"csrf_token": token})).status_code == 404
-    assert (await c.delete(_api(project, f"/tokens/{other.token_id}"),
-                           headers={"X-CSRF-Token": token})).status_code == 404
+    assert (
+        await c.post(_api(project, f"/revoke/{other.token_id}"), data={"csrf_token": token})
+    ).status_code == 404
+    assert (
+        await c.delete(_api(project, f"/tokens/{other.token_id}"), headers={"X-CSRF-Token": token})
+    ).status_code == 404
     assert (await client.get("/api/v1/tasks", headers=other.headers)).status_code == 200
 
 
 # --- the table's dates ------------------------------------------------------------------------
 
+
 def test_last_used_labels() -> None:
     today = date(2026, 2, 17)
-    utc = timezone.utc
+    utc = UTC
     assert last_used_label(None, today) == "Never used"
     assert last_used_label(datetime(2026, 2, 17, 0, 0, 1, tzinfo=utc), today) == "Today"
     assert last_used_label(datetime(2026, 2, 16, 23, 59, tzinfo=utc), today) == "Yesterday"
     assert last_used_label(datetime(2026, 2, 15, 12, tzinfo=utc), today) == "Feb 15, 2026"
     assert last_used_label(datetime(2025, 12, 12, 9, tzinfo=utc), today) == "Dec 12, 2025"
     # kept in UTC whatever the zone of the value
-    assert last_used_label(datetime(2026, 2, 17, 1, tzinfo=timezone(timedelta(hours=3))), today) == "Yesterday"
+    assert (
+        last_used_label(datetime(2026, 2, 17, 1, tzinfo=timezone(timedelta(hours=3))), today) == "Yesterday"
+    )
     assert created_label(datetime(2026, 1, 5, 10, 30, tzinfo=utc)) == "Jan 5, 2026"
 
 
@@ -258,13 +297,16 @@ async def test_the_table_shows_created_and_last_used(web: WebClient, pool) -> No
     }
     for name, (created, used) in rows.items():
         token_id, _ = await tokens.create(pool, project.id, name, "live")
-        await pool.execute(f"UPDATE api_tokens SET created_at = $2::text::timestamptz, last_used_at = {used} "
-                           "WHERE id = $1", token_id, created)
+        await pool.execute(
+            f"UPDATE api_tokens SET created_at = $2::text::timestamptz, last_used_at = {used} WHERE id = $1",
+            token_id,
+            created,
+        )
     page = (await c.get(_api(project))).text
 
     def row_of(name: str) -> str:
         start = page.index(f"</span>{name}</td>")
-        return page[start:page.index("</tr>", start)]
+        return page[start : page.index("</tr>", start)]
 
     assert "Jan 5, 2026" in row_of("Production API") and ">Today<" in row_of("Production API")
     assert "Dec 12, 2025" in row_of("CI/CD Pipeline") and ">Yesterday<" in row_of("CI/CD Pipeline")
@@ -275,6 +317,7 @@ async def test_the_table_shows_created_and_last_used(web: WebClient, pool) -> No
 
 # --- the JSON endpoints -----------------------------------------------------------------------
 
+
 async def test_json_create_list_and_revoke(web: WebClient, project: Project, client) -> None:
     c = await _admin(web, project)
     csrf = {"X-CSRF-Token": await page_csrf(c, project)}
@@ -284,8 +327,13 @@ async def test_json_create_list_and_revoke(web: WebClient, project: Project, cli
     data = r.json()["data"]
     plaintext = data["token"]
     assert tokens.well_formed(plaintext) and plaintext.startswith("pk_test_")
-    assert data == {"id": data["id"], "name": "Jira Sync", "mode": "test", "token": plaintext,
-                    "masked_token": f"pk_test_****{plaintext[-4:]}"}
+    assert data == {
+        "id": data["id"],
+        "name": "Jira Sync",
+        "mode": "test",
+        "token": plaintext,
+        "masked_token": f"pk_test_****{plaintext[-4:]}",
+    }
     assert r.headers["cache-control"] == "no-store"
 
     listed = await c.get(_api(project, "/tokens"))
@@ -333,14 +381,19 @@ async def test_json_create_refuses_bad_bodies(web: WebClient, project: Project, 
 async def test_json_create_wants_json(web: WebClient, project: Project, pool) -> None:
     c = await _admin(web, project)
     csrf = {"X-CSRF-Token": await page_csrf(c, project)}
-    r = await c.post(_api(project, "/tokens"), content=b"name=x", headers={**csrf, "Content-Type": "text/plain"})
+    r = await c.post(
+        _api(project, "/tokens"), content=b"name=x", headers={**csrf, "Content-Type": "text/plain"}
+    )
     assert r.status_code == 415 and r.json()["error"]["code"] == "unsupported_media_type"
-    r = await c.post(_api(project, "/tokens"), content=b"{nope", headers={**csrf, "Content-Type": "application/json"})
+    r = await c.post(
+        _api(project, "/tokens"), content=b"{nope", headers={**csrf, "Content-Type": "application/json"}
+    )
     assert r.status_code == 400 and r.json()["error"]["code"] == "bad_request"
     assert await _token_count(pool, project) == 1
 
 
 # --- CSRF on every state-changing request -------------------------------------------------------
+
 
 async def test_every_state_changing_request_needs_the_sessions_csrf_token(
     web: WebClient, project: Project, pool, client
@@ -363,11 +416,18 @@ async def test_every_state_changing_request_needs_the_sessions_csrf_token(
         ]
         for r in attempts:
             assert r.status_code == 403, (sent, r.request.url)
-        assert [r.headers["content-type"].split(";")[0] for r in attempts] == \
-            ["text/html", "text/html", "application/json", "application/json", "text/html"]
+        assert [r.headers["content-type"].split(";")[0] for r in attempts] == [
+            "text/html",
+            "text/html",
+            "application/json",
+            "application/json",
+            "text/html",
+        ]
         assert attempts[2].json()["error"]["code"] == "csrf_failed"
         # a JSON endpoint does not take the token from a form field, nor a form from a header
-        assert (await c.post(_api(project), data={"name": "x"}, headers={"X-CSRF-Token": foreign})).status_code == 403
+        assert (
+            await c.post(_api(project), data={"name": "x"}, headers={"X-CSRF-Token": foreign})
+        ).status_code == 403
 
     assert await _token_count(pool, project) == 1
     assert (await client.get("/api/v1/tasks", headers=project.headers)).status_code == 200
@@ -375,6 +435,7 @@ async def test_every_state_changing_request_needs_the_sessions_csrf_token(
 
 
 # --- errors: HTML for pages, JSON for the API ---------------------------------------------------
+
 
 async def test_pages_get_html_errors_and_the_api_json_errors(web: WebClient, project: Project) -> None:
     c = await _admin(web, project)

@@ -22,7 +22,10 @@ def _session_key(settings, sid: str) -> str:
 
 def _throttle_keys(settings, email: str, address: str) -> tuple[str, str]:
     account = hashlib.sha256(email.lower().encode()).hexdigest()
-    return f"{settings.redis_prefix}signin:account:{account}", f"{settings.redis_prefix}signin:address:{address}"
+    return (
+        f"{settings.redis_prefix}signin:account:{account}",
+        f"{settings.redis_prefix}signin:address:{address}",
+    )
 
 
 def _set_cookie_of(response) -> str:
@@ -30,16 +33,24 @@ def _set_cookie_of(response) -> str:
     return header
 
 
-async def test_sign_in_rotates_the_session_and_lands_on_next(web: WebClient, project: Project, settings,
-                                                             redis_client) -> None:
+async def test_sign_in_rotates_the_session_and_lands_on_next(
+    web: WebClient, project: Project, settings, redis_client
+) -> None:
     c = await web()
     next_ = f"/projects/{project.slug}/settings/api"
     token = await login_form(c, next_)
     before = c.cookies[sessions.COOKIE]
     assert await redis_client.exists(_session_key(settings, before))
 
-    r = await c.post("/login", data={"email": project.admin_email, "password": project.admin_password,
-                                     "csrf_token": token, "next": next_})
+    r = await c.post(
+        "/login",
+        data={
+            "email": project.admin_email,
+            "password": project.admin_password,
+            "csrf_token": token,
+            "next": next_,
+        },
+    )
 
     assert r.status_code == 303 and r.headers["location"] == next_
     after = c.cookies[sessions.COOKIE]
@@ -59,8 +70,14 @@ async def test_email_is_matched_without_case(web: WebClient, project: Project) -
 async def test_session_cookie_flags(web: WebClient, project: Project) -> None:
     plain = await web()
     await login_form(plain)
-    r = await plain.post("/login", data={"email": project.admin_email, "password": project.admin_password,
-                                         "csrf_token": csrf_from((await plain.get("/login")).text)})
+    r = await plain.post(
+        "/login",
+        data={
+            "email": project.admin_email,
+            "password": project.admin_password,
+            "csrf_token": csrf_from((await plain.get("/login")).text),
+        },
+    )
     cookie = _set_cookie_of(r).lower()
     assert "httponly" in cookie and "samesite=lax" in cookie and "path=/" in cookie
     assert "secure" not in cookie
@@ -85,15 +102,18 @@ async def test_wrong_email_and_wrong_password_get_the_same_answer(
     monkeypatch.setattr(passwords, "verify", spy)
     c = await web()
     token = await login_form(c)
-    wrong_password = await c.post("/login", data={"email": project.admin_email, "password": "nope",
-                                                  "csrf_token": token})
-    wrong_email = await c.post("/login", data={"email": "nobody-" + project.admin_email, "password": "nope",
-                                               "csrf_token": token})
+    wrong_password = await c.post(
+        "/login", data={"email": project.admin_email, "password": "nope", "csrf_token": token}
+    )
+    wrong_email = await c.post(
+        "/login", data={"email": "nobody-" + project.admin_email, "password": "nope", "csrf_token": token}
+    )
 
     assert wrong_password.status_code == wrong_email.status_code == 401
     # the form echoes the email typed; everything else is the same page
-    assert wrong_password.text.replace(project.admin_email, "E") == \
-        wrong_email.text.replace("nobody-" + project.admin_email, "E")
+    assert wrong_password.text.replace(project.admin_email, "E") == wrong_email.text.replace(
+        "nobody-" + project.admin_email, "E"
+    )
     assert "Incorrect email or password." in wrong_email.text
     # both verified one argon2id hash of the same cost, so both take the same time
     assert len(verified) == 2
@@ -105,10 +125,13 @@ async def test_throttled_per_account_even_with_the_right_password(web: WebClient
     c = await web()
     token = await login_form(c)
     for _ in range(signin.ACCOUNT_LIMIT):
-        r = await c.post("/login", data={"email": project.admin_email, "password": "nope", "csrf_token": token})
+        r = await c.post(
+            "/login", data={"email": project.admin_email, "password": "nope", "csrf_token": token}
+        )
         assert r.status_code == 401
-    r = await c.post("/login", data={"email": project.admin_email, "password": project.admin_password,
-                                     "csrf_token": token})
+    r = await c.post(
+        "/login", data={"email": project.admin_email, "password": project.admin_password, "csrf_token": token}
+    )
     assert r.status_code == 429 and "Too many sign-in attempts" in r.text
     assert r.headers["retry-after"] == str(signin.WINDOW)
 
@@ -119,8 +142,12 @@ async def test_throttled_per_account_even_with_the_right_password(web: WebClient
     # an account that does not exist is throttled the same way, so throttling reveals nothing
     ghost = "ghost-" + project.admin_email
     for _ in range(signin.ACCOUNT_LIMIT):
-        assert (await c.post("/login", data={"email": ghost, "password": "x", "csrf_token": token})).status_code == 401
-    assert (await c.post("/login", data={"email": ghost, "password": "x", "csrf_token": token})).status_code == 429
+        assert (
+            await c.post("/login", data={"email": ghost, "password": "x", "csrf_token": token})
+        ).status_code == 401
+    assert (
+        await c.post("/login", data={"email": ghost, "password": "x", "csrf_token": token})
+    ).status_code == 429
 
 
 async def test_throttled_per_address(web: WebClient, pool, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -131,18 +158,22 @@ async def test_throttled_per_address(web: WebClient, pool, monkeypatch: pytest.M
     c = await web(address="10.255.255.1")
     token = await login_form(c)
     for i in range(3):
-        r = await c.post("/login", data={"email": f"x{i}-{project.admin_email}", "password": "n", "csrf_token": token})
+        r = await c.post(
+            "/login", data={"email": f"x{i}-{project.admin_email}", "password": "n", "csrf_token": token}
+        )
         assert r.status_code == 401
-    r = await c.post("/login", data={"email": project.admin_email, "password": project.admin_password,
-                                     "csrf_token": token})
+    r = await c.post(
+        "/login", data={"email": project.admin_email, "password": project.admin_password, "csrf_token": token}
+    )
     assert r.status_code == 429
 
     elsewhere = await web()
     assert (await sign_in(elsewhere, project.admin_email, project.admin_password)).status_code == 303
 
 
-async def test_success_clears_the_account_failures(web: WebClient, project: Project, settings,
-                                                   redis_client) -> None:
+async def test_success_clears_the_account_failures(
+    web: WebClient, project: Project, settings, redis_client
+) -> None:
     c = await web(address="10.255.255.2")
     token = await login_form(c)
     for _ in range(signin.ACCOUNT_LIMIT - 1):
@@ -176,13 +207,15 @@ async def test_sign_in_form_without_its_csrf_token_checks_nothing(
     c = await web()
     await login_form(c)
     for sent in ({}, {"csrf_token": "forged"}):
-        r = await c.post("/login", data={"email": project.admin_email, "password": project.admin_password,
-                                         **sent})
+        r = await c.post(
+            "/login", data={"email": project.admin_email, "password": project.admin_password, **sent}
+        )
         assert r.status_code == 403 and "expired" in r.text
     # a form from no session at all
     fresh = await web()
-    r = await fresh.post("/login", data={"email": project.admin_email, "password": project.admin_password,
-                                         "csrf_token": "x"})
+    r = await fresh.post(
+        "/login", data={"email": project.admin_email, "password": project.admin_password, "csrf_token": "x"}
+    )
     assert r.status_code == 403
     assert calls == []
     assert (await c.get(f"/projects/{project.slug}/settings")).status_code == 303
@@ -229,7 +262,9 @@ async def test_sessions_expire(web: WebClient, project: Project, settings, redis
     assert not await redis_client.exists(key)
 
 
-async def test_a_garbled_session_is_no_session(web: WebClient, project: Project, settings, redis_client) -> None:
+async def test_a_garbled_session_is_no_session(
+    web: WebClient, project: Project, settings, redis_client
+) -> None:
     c = await signed_in(web, project.admin_email, project.admin_password)
     key = _session_key(settings, c.cookies[sessions.COOKIE])
     await redis_client.set(key, b"\x00not json", ex=60)
@@ -245,8 +280,15 @@ async def test_signed_out_visitors_are_sent_to_sign_in_and_back(web: WebClient, 
     assert r.headers["location"] == f"/login?next={target}"
     page = await c.get(r.headers["location"])
     assert f'name="next" value="{target}"' in page.text
-    r = await c.post("/login", data={"email": project.admin_email, "password": project.admin_password,
-                                     "csrf_token": csrf_from(page.text), "next": target})
+    r = await c.post(
+        "/login",
+        data={
+            "email": project.admin_email,
+            "password": project.admin_password,
+            "csrf_token": csrf_from(page.text),
+            "next": target,
+        },
+    )
     assert r.status_code == 303 and r.headers["location"] == target
 
 

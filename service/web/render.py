@@ -13,6 +13,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.templating import Jinja2Templates
 
 from service.errors import ApiError
+from service.web.access import SignInRequired
 
 HERE = Path(__file__).resolve().parent
 templates = Jinja2Templates(directory=HERE / "templates")
@@ -94,9 +95,8 @@ def error_page(request: Request, exc: ApiError) -> Response | None:
     """The HTML answer to an error on a page request, or None when the request wants JSON."""
     if not is_page(request):
         return None
-    return_to = getattr(exc, "return_to", None)
-    if exc.status == 401 and return_to is not None:
-        return see_other(login_url(safe_return_to(return_to)))
+    if isinstance(exc, SignInRequired):
+        return see_other(login_url(safe_return_to(exc.return_to)))
     title = _TITLES.get(exc.status, "Something went wrong")
     return page(request, "error.html", {"status": exc.status, "title": title, "message": exc.message},
                 status=exc.status, headers=dict(exc.headers))

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 import time
 
+import httpx
 import msgspec
 import pytest
 from argon2 import PasswordHasher, extract_parameters
 
 from service import passwords
+from service.app import create_app
 from service.web import sessions, signin
-from tests.conftest import Project
+from tests.conftest import Project, free_port, make_project
 from tests.web.conftest import WebClient, csrf_from, login_form, sign_in, signed_in
 
 
@@ -151,8 +154,6 @@ async def test_throttled_per_account_even_with_the_right_password(web: WebClient
 
 
 async def test_throttled_per_address(web: WebClient, pool, monkeypatch: pytest.MonkeyPatch) -> None:
-    from tests.conftest import make_project
-
     monkeypatch.setattr(signin, "ADDRESS_LIMIT", 3)
     project = await make_project(pool)
     c = await web(address="10.255.255.1")
@@ -311,3 +312,16 @@ async def test_session_ids_and_passwords_are_never_logged(
     text = "\n".join(r.getMessage() + str(r.__dict__) for r in caplog.records)
     assert sid not in text and project.admin_password not in text
     assert sid not in page.text
+
+
+async def test_redis_unreachable_is_a_503_not_a_crash(settings, project: Project) -> None:
+    dead = dataclasses.replace(settings, redis_url=f"redis://127.0.0.1:{free_port()}/0")
+    application = create_app(dead)
+    async with application.router.lifespan_context(application):
+        transport = httpx.ASGITransport(app=application, client=("10.255.255.3", 50000))
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+            page = await c.get("/login")
+            assert page.status_code == 503 and "text/html" in page.headers["content-type"]
+            c.cookies.set(sessions.COOKIE, "a" * 43)
+            listed = await c.get(f"/projects/{project.slug}/settings/api/tokens")
+            assert listed.status_code == 503 and listed.json()["error"]["code"] == "service_unavailable"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 from datetime import UTC, date, datetime, timedelta, timezone
 
@@ -9,6 +10,7 @@ import httpx
 import pytest
 
 from service import tokens
+from service.web import sessions
 from service.web.render import created_label, last_used_label
 from tests.conftest import Project, make_project
 from tests.web.conftest import WebClient, add_member, csrf_from, page_csrf, signed_in
@@ -457,3 +459,16 @@ async def test_home_lists_the_users_projects(web: WebClient, project: Project, p
     assert home.status_code == 200
     assert f'href="/projects/{project.slug}/settings"' in home.text
     assert other.slug not in home.text
+
+
+async def test_the_one_time_value_is_short_lived_and_gone_once_shown(
+    web: WebClient, project: Project, settings, redis_client
+) -> None:
+    c = await _admin(web, project)
+    r = await c.post(_api(project), data={"csrf_token": await page_csrf(c, project), "name": "Once"})
+    assert r.status_code == 303
+    digest = hashlib.sha256(c.cookies[sessions.COOKIE].encode()).hexdigest()
+    once_key = f"{settings.redis_prefix}once:{digest}"
+    assert 0 < await redis_client.ttl(once_key) <= sessions.ONCE_TTL
+    assert 'id="new-token"' in (await c.get(_api(project))).text
+    assert not await redis_client.exists(once_key)

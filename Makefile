@@ -6,7 +6,11 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: install run test lint clean
 
-install: $(STAMP)
+install: $(STAMP) /usr/bin/chromium
+
+# the browser test drives Debian's Chromium (no browser download); runs only when it is missing
+/usr/bin/chromium:
+	apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)

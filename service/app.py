@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from service import db
+from service import db, web
 from service.api import openapi, task_groups, tasks
 from service.errors import ApiError, error_response, http_error
 from service.middleware import ApiAuth, RequestContext
@@ -24,23 +24,28 @@ from service.settings import Settings
 log = logging.getLogger("pathpro")
 
 
+def _answer(request: Request, err: ApiError) -> Response:
+    # pages get an HTML page (or a redirect to sign in); the API and the pages' JSON endpoints get JSON
+    return web.error_page(request, err) or error_response(err)
+
+
 async def _api_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ApiError)
-    return error_response(exc)
+    return _answer(request, exc)
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
-    return error_response(http_error(exc.status_code, exc.headers))
+    return _answer(request, http_error(exc.status_code, exc.headers))
 
 
 async def _unexpected(request: Request, exc: Exception) -> Response:
     known = db.translate(exc)
     if known is not None:
-        return error_response(known)
+        return _answer(request, known)
     # the traceback goes to the log, never to the client
     log.exception("unhandled error", extra={"request_id": request.scope.get("state", {}).get("request_id")})
-    return error_response(ApiError())
+    return _answer(request, ApiError())
 
 
 def create_app(settings: Settings) -> Starlette:
@@ -63,6 +68,7 @@ def create_app(settings: Settings) -> Starlette:
         Route("/api/v1/tasks/{task_id}", tasks.update_task, methods=["PUT"]),
         Route("/api/v1/tasks/{task_id}", tasks.delete_task, methods=["DELETE"]),
         Route("/api/v1/task_groups", task_groups.list_task_groups, methods=["GET"]),
+        *web.routes(),
     ]
     return Starlette(
         routes=routes,

@@ -221,7 +221,7 @@ def run_server(settings: Settings, tmp_path: Path) -> Iterator[Any]:
             "PATHPRO_REDIS_PREFIX": settings.redis_prefix,
             **(env or {}),
         }
-        with log.open("wb") as out:
+        with log.open("wb") as out:  # the child keeps its own copy of the descriptor
             proc = subprocess.Popen(
                 [sys.executable, "-m", "service", "serve", "--port", str(port), "--workers", str(workers)],
                 cwd=ROOT, env=full_env, stdout=out, stderr=subprocess.STDOUT,

@@ -126,9 +126,9 @@ class RequestGate:
         """The token's record and this request's decision; raises Unauthorized or TooManyFailures."""
         token = _bearer(scope)
         address = ratelimit.client_address(scope, self.trusted)
-        # garbage is refused with no PostgreSQL work, and counts against its address
+        # garbage is refused with no I/O at all; its address's failures are counted in this process
         if token is None or not tokens.well_formed(token):
-            raise await self._failure(address)
+            raise self._local_failure(address)
         token_digest = tokens.digest(token)
         if await self._redis_usable():
             try:

@@ -89,7 +89,8 @@ class RequestGate:
         self.counters = Counters()
         self.local = LocalWindow()
         self._state = _State()
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._tasks: set[asyncio.Task[Any]] = set()  # last-used writes under way
+        self._sweeper: asyncio.Task[None] | None = None
         options: dict[str, Any] = {
             "socket_timeout": settings.redis_timeout,
             "socket_connect_timeout": settings.redis_timeout,
@@ -106,12 +107,17 @@ class RequestGate:
 
     async def start(self) -> None:
         await self._probe()
-        self._spawn(self._sweep())
+        self._sweeper = asyncio.create_task(self._sweep())
+
+    async def settled(self) -> None:
+        """Waits for the last-used writes under way."""
+        await asyncio.gather(*self._tasks, return_exceptions=True)
 
     async def close(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            await asyncio.gather(self._sweeper, return_exceptions=True)
+        await self.settled()
         await self.redis.aclose()
         await self.sync_client.aclose()
 

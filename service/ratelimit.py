@@ -54,13 +54,14 @@ def from_script(limit: int, allowed: int, remaining: int, reset_us: int, now_us:
 class LocalWindow:
     """The window of window.lua, per key, in this process (the fallback while Redis is unreachable)."""
 
-    def __init__(self, clock: Callable[[], float] = time.time, max_keys: int = 100_000) -> None:
+    def __init__(self, clock: Callable[[], int] = lambda: time.time_ns() // 1000, max_keys: int = 100_000) -> None:
+        """`clock`: microseconds since the Unix epoch."""
         self.clock = clock
         self.max_keys = max_keys
         self._admitted: OrderedDict[str, deque[int]] = OrderedDict()
 
     def hit(self, key: str, limit: int, *, add: bool = True) -> Decision:
-        now = int(self.clock() * 1_000_000)
+        now = self.clock()
         times = self._admitted.get(key)
         if times is None:
             times = self._admitted[key] = deque()

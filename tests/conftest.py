@@ -213,10 +213,11 @@ def run_server(settings: Settings, tmp_path: Path) -> Iterator[Any]:
             "PATHPRO_AUTH_FAILURE_LIMIT": str(settings.auth_failure_limit),
             **(env or {}),
         }
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "service", "serve", "--port", str(port), "--workers", str(workers)],
-            cwd=ROOT, env=full_env, stdout=log.open("wb"), stderr=subprocess.STDOUT,
-        )
+        with log.open("wb") as out:  # the child keeps its own copy of the descriptor
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "service", "serve", "--port", str(port), "--workers", str(workers)],
+                cwd=ROOT, env=full_env, stdout=out, stderr=subprocess.STDOUT,
+            )
         url = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 30
         while True:

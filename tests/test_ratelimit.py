@@ -315,3 +315,21 @@ async def test_redis_unreachable_falls_back_and_revocation_holds(
                     and r.name == "pathpro.requestgate"]
     assert len(outage_lines) == 1
     assert project.token not in caplog.text and other not in caplog.text
+
+
+async def test_the_openapi_document_declares_the_headers(client) -> None:
+    document = (await client.get("/api/v1/openapi.json")).json()
+    declared = document["components"]["headers"]
+    assert "when X-RateLimit-Remaining next goes up" in declared["X-RateLimit-Reset"]["description"]
+    assert declared["Retry-After"]["schema"]["minimum"] == 1
+    for path in document["paths"].values():
+        for method, operation in path.items():
+            if method == "parameters":
+                continue
+            responses = operation["responses"]
+            assert set(responses["429"]["headers"]) == {"X-RateLimit-Limit", "X-RateLimit-Remaining",
+                                                        "X-RateLimit-Reset", "RateLimit-Policy", "RateLimit",
+                                                        "Retry-After"}
+            success = next(r for status, r in responses.items() if status.startswith("2"))
+            assert "X-RateLimit-Reset" in success["headers"]
+            assert "headers" not in responses["401"] or "X-RateLimit-Limit" not in responses["401"]["headers"]

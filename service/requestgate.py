@@ -297,14 +297,19 @@ class RequestGate:
 
     async def _sweep(self) -> None:
         """Revocations made while Redis was unreachable from the revoker, applied within seconds."""
+        rounds = 0
         while True:
             await asyncio.sleep(self.settings.outbox_sweep_interval)
+            rounds += 1
             if not self._state.healthy:
                 continue
             try:
                 self.counters.outbox_replayed += await tokencache.replay(
                     self.pool, self.sync_client, self.prefix, cache_ttl=self.settings.token_cache_ttl,
                     tombstone_ttl=self.settings.tombstone_ttl, pending_only=True)
+                if rounds % 100 == 0:
+                    await tokencache.prune(self.pool, cache_ttl=self.settings.token_cache_ttl,
+                                           tombstone_ttl=self.settings.tombstone_ttl)
             except (RedisError, asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
                 log.info("outbox sweep skipped: %s", type(exc).__name__)
 

@@ -124,3 +124,13 @@ async def replay(pool: asyncpg.Pool, client: aioredis.Redis, prefix: str, *, cac
         await pipe.execute()
     await pool.execute(_APPLIED_SQL, [row["id"] for row in rows])
     return len(rows)
+
+
+_PRUNE_SQL = """
+DELETE FROM token_invalidations
+ WHERE applied_at IS NOT NULL AND created_at < now() - make_interval(secs => $1)"""
+
+
+async def prune(pool: asyncpg.Pool, *, cache_ttl: int, tombstone_ttl: int) -> None:
+    """Forget applied revocations older than any record or tombstone they could still correct."""
+    await pool.execute(_PRUNE_SQL, float(max(cache_ttl + 60, tombstone_ttl)))

@@ -6,12 +6,13 @@ import asyncio
 from typing import Any
 
 import asyncpg
+import redis.asyncio as aioredis
 import pytest
 
 from service import tokencache, tokens
 from service.settings import Settings
 from tests.conftest import Project
-from tests.reqpath_support import Counting, bearer, count_redis_commands
+from tests.reqpath_support import Counting, app_client, bearer, count_redis_commands
 
 
 @pytest.fixture
@@ -154,3 +155,22 @@ async def test_every_key_is_prefixed_tagged_and_expires(app, client, pool: async
     assert failures
     for key in failures:
         assert await app.state.redis.ttl(key) > 0
+
+
+async def test_a_revocation_that_missed_redis_is_swept_in(settings: Settings, pool: asyncpg.Pool,
+                                                          project: Project) -> None:
+    """The revoker could not reach Redis, but the replicas can: their sweep writes the tombstone."""
+    async with app_client(settings, outbox_sweep_interval=0.05) as (app, client):
+        assert (await client.get("/api/v1/tasks", headers=project.headers)).status_code == 200
+        unreachable = aioredis.from_url("redis://127.0.0.1:1/0")
+        try:
+            assert await tokens.revoke(pool, unreachable, settings.redis_prefix, project.id, project.token_id)
+        finally:
+            await unreachable.aclose()
+        for _ in range(200):
+            if await pool.fetchval("SELECT applied_at FROM token_invalidations WHERE token_id = $1",
+                                   project.token_id) is not None:
+                break
+            await asyncio.sleep(0.02)
+        assert (await client.get("/api/v1/tasks", headers=project.headers)).status_code == 401
+        assert app.state.gate.counters.outbox_replayed >= 1

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 import uuid
+
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 

@@ -54,7 +54,8 @@ def from_script(limit: int, allowed: int, remaining: int, reset_us: int, now_us:
 class LocalWindow:
     """The window of window.lua, per key, in this process (the fallback while Redis is unreachable)."""
 
-    def __init__(self, clock: Callable[[], int] = lambda: time.time_ns() // 1000, max_keys: int = 100_000) -> None:
+    def __init__(self, clock: Callable[[], int] = lambda: time.time_ns() // 1000,
+                 max_keys: int = 100_000) -> None:
         """`clock`: microseconds since the Unix epoch."""
         self.clock = clock
         self.max_keys = max_keys

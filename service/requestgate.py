@@ -221,8 +221,9 @@ class RequestGate:
         return Unauthorized() if decision.allowed else _too_many(decision)
 
     async def _refuse_if_spraying(self, address: str) -> None:
-        reply = await self.scripts.limit(keys=[tokencache.address_key(self.prefix, address)],
-                                         args=[self.settings.auth_failure_limit, WINDOW_US, _member(), "", "0"])
+        reply = await self.scripts.limit(
+            keys=[tokencache.address_key(self.prefix, address)],
+            args=[self.settings.auth_failure_limit, WINDOW_US, _member(), "", "0"])
         decision = ratelimit.from_script(self.settings.auth_failure_limit, *reply)
         if not decision.allowed:
             raise _too_many(decision)
@@ -290,8 +291,8 @@ class RequestGate:
             # logged once per outage; every request served meanwhile is counted
             self._state.down = True
             self.counters.redis_outages += 1
-            log.warning("Redis is unreachable (%s); asking PostgreSQL and limiting in-process until it is back",
-                        type(exc).__name__)
+            log.warning("Redis is unreachable (%s); asking PostgreSQL and limiting in-process until it is "
+                        "back", type(exc).__name__)
         self._state.healthy = False
         self._state.next_probe = time.monotonic() + self.settings.redis_retry_interval
 

@@ -100,7 +100,9 @@ SELECT id, digest FROM token_invalidations
  WHERE applied_at IS NULL OR created_at > now() - make_interval(secs => $1)
  ORDER BY id"""
 _PENDING_SQL = "SELECT id, digest FROM token_invalidations WHERE applied_at IS NULL ORDER BY id LIMIT 1000"
-_APPLIED_SQL = "UPDATE token_invalidations SET applied_at = now() WHERE id = ANY($1::bigint[]) AND applied_at IS NULL"
+_APPLIED_SQL = """
+UPDATE token_invalidations SET applied_at = now()
+ WHERE id = ANY($1::bigint[]) AND applied_at IS NULL"""
 
 
 async def replay(pool: asyncpg.Pool, client: aioredis.Redis, prefix: str, *, cache_ttl: int,

@@ -197,7 +197,8 @@ async def set_rate_limit(
         try:
             await redis.delete(tokencache.token_keys(redis_prefix, bytes(token_digest)).record)
         except RedisError:
-            log.warning("Redis is unreachable; token %s keeps its cached limit until the entry expires", token_id)
+            log.warning("Redis is unreachable; token %s keeps its cached limit until the entry expires",
+                        token_id)
     return True
 
 

@@ -21,6 +21,7 @@ from tests.conftest import ROOT, make_project
 from tests.reqpath_support import bearer, private_redis
 
 PATH = "/api/v1/task_groups"
+_ID_OF = "SELECT id FROM api_tokens WHERE digest = $1"
 
 
 async def _codes(http: httpx.AsyncClient, urls: list[str], token: str, n: int) -> list[int]:
@@ -55,14 +56,15 @@ def _cli(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
                           text=True, timeout=30)
 
 
-async def test_revocation_is_immediate_on_every_replica(run_server: Any, pool: asyncpg.Pool, settings: Settings,
+async def test_revocation_is_immediate_on_every_replica(run_server: Any, pool: asyncpg.Pool,
+                                                        settings: Settings,
                                                         redis_client: aioredis.Redis) -> None:
     a, b = run_server(), run_server()
     project = await make_project(pool)
     _, by_cli = await tokens.create(pool, project.id, "CLI", "live")
-    by_cli_id = await pool.fetchval("SELECT id FROM api_tokens WHERE digest = $1", tokens.digest(by_cli))
+    by_cli_id = await pool.fetchval(_ID_OF, tokens.digest(by_cli))
     _, loaded_token = await tokens.create(pool, project.id, "Under load", "live", rate_limit=1_000_000)
-    loaded_id = await pool.fetchval("SELECT id FROM api_tokens WHERE digest = $1", tokens.digest(loaded_token))
+    loaded_id = await pool.fetchval(_ID_OF, tokens.digest(loaded_token))
     async with httpx.AsyncClient(timeout=30) as http:
         for token in (project.token, by_cli):
             assert await _codes(http, [a.url, b.url], token, 2) == [200, 200]  # cached on both
@@ -116,11 +118,9 @@ async def test_redis_stopped_and_restarted_with_old_data(run_server: Any, pool: 
             server.stop()
             # Redis is gone: PostgreSQL answers, the limit is per replica, nothing fails
             assert await _codes(http, urls, kept, 4) == [200] * 4
-            unreachable = aioredis.from_url(server.url)
-            try:
-                assert await tokens.revoke(pool, unreachable, settings.redis_prefix, project.id, project.token_id)
-            finally:
-                await unreachable.aclose()
+            async with aioredis.from_url(server.url) as unreachable:
+                assert await tokens.revoke(pool, unreachable, settings.redis_prefix, project.id,
+                                           project.token_id)
             assert await _codes(http, urls, project.token, 2) == [401, 401]
 
             server.start()  # back with the old snapshot: the revoked token's record is in it
@@ -139,7 +139,7 @@ async def test_redis_stopped_and_restarted_with_old_data(run_server: Any, pool: 
             # a restart the replicas do not see fail: a revoked token's record restored from a snapshot
             assert await _codes(http, urls, kept, 2) == [200, 200]
             plain.save()
-            kept_id = await pool.fetchval("SELECT id FROM api_tokens WHERE digest = $1", tokens.digest(kept))
+            kept_id = await pool.fetchval(_ID_OF, tokens.digest(kept))
             async with aioredis.from_url(server.url) as reachable:
                 assert await tokens.revoke(pool, reachable, settings.redis_prefix, project.id, kept_id)
             server.stop()

@@ -6,8 +6,8 @@ import asyncio
 from typing import Any
 
 import asyncpg
-import redis.asyncio as aioredis
 import pytest
+import redis.asyncio as aioredis
 
 from service import tokencache, tokens
 from service.settings import Settings

@@ -48,10 +48,14 @@ _LIMIT_HEADERS = {
     "RateLimit-Policy": 'IETF draft form of the policy: `"token";q=<limit>;w=60`.',
     "RateLimit": 'IETF draft form of the state: `"token";r=<remaining>;t=<seconds until Remaining goes up>`.',
 }
-_HEADER_SCHEMAS = {name: {"description": text, "schema": {"type": "integer" if name.startswith("X-") else "string"}}
-                   for name, text in _LIMIT_HEADERS.items()}
-_HEADER_SCHEMAS["Retry-After"] = {"description": "Whole seconds (at least 1) until a request would be admitted.",
-                                  "schema": {"type": "integer", "minimum": 1}}
+_HEADER_SCHEMAS = {
+    name: {"description": text, "schema": {"type": "integer" if name.startswith("X-") else "string"}}
+    for name, text in _LIMIT_HEADERS.items()
+}
+_HEADER_SCHEMAS["Retry-After"] = {
+    "description": "Whole seconds (at least 1) until a request would be admitted.",
+    "schema": {"type": "integer", "minimum": 1},
+}
 _LIMIT_REFS = {name: {"$ref": f"#/components/headers/{name}"} for name in _LIMIT_HEADERS}
 _RATE_LIMITED = _error(
     "Over the token's limit (no request counted), or too many requests without a valid token from this "

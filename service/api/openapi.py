@@ -111,7 +111,7 @@ def build_document() -> dict[str, Any]:
         components[name]["additionalProperties"] = False
     write_errors = {"400": _BAD_JSON, "401": _UNAUTHORIZED, "413": _TOO_LARGE, "415": _MEDIA,
                     "422": _INVALID, "503": _UNAVAILABLE}
-    document = {
+    document: dict[str, Any] = {
         "openapi": "3.1.0",
         "info": {
             "title": "PathPro Developer API",

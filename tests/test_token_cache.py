@@ -174,3 +174,23 @@ async def test_a_revocation_that_missed_redis_is_swept_in(settings: Settings, po
             await asyncio.sleep(0.02)
         assert (await client.get("/api/v1/tasks", headers=project.headers)).status_code == 401
         assert app.state.gate.counters.outbox_replayed >= 1
+
+
+async def test_a_revoke_that_rolled_back_leaves_the_token_working_uncached(
+        app, client, pool: asyncpg.Pool, settings: Settings, project: Project) -> None:
+    class RolledBack(Exception):
+        pass
+
+    async with pool.acquire() as conn:
+        with pytest.raises(RolledBack):
+            async with conn.transaction():
+                assert await tokens.revoke(conn, app.state.redis, settings.redis_prefix, project.id,
+                                           project.token_id)
+                raise RolledBack
+    assert await pool.fetchval("SELECT revoked_at FROM api_tokens WHERE id = $1", project.token_id) is None
+    # the tombstone stays; PostgreSQL says valid, so the token works, limited, and is never cached
+    keys = tokencache.token_keys(settings.redis_prefix, tokens.digest(project.token))
+    answers = [await client.get("/api/v1/tasks", headers=project.headers) for _ in range(2)]
+    assert [r.status_code for r in answers] == [200, 200]
+    assert [r.headers["X-RateLimit-Remaining"] for r in answers] == ["59", "58"]
+    assert await app.state.redis.exists(keys.tombstone) and not await app.state.redis.exists(keys.record)

@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -56,49 +57,68 @@ def _cli(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
                           text=True, timeout=30)
 
 
-async def test_revocation_is_immediate_on_every_replica(run_server: Any, pool: asyncpg.Pool,
-                                                        settings: Settings,
-                                                        redis_client: aioredis.Redis) -> None:
-    a, b = run_server(), run_server()
-    project = await make_project(pool)
-    _, by_cli = await tokens.create(pool, project.id, "CLI", "live")
-    by_cli_id = await pool.fetchval(_ID_OF, tokens.digest(by_cli))
-    _, loaded_token = await tokens.create(pool, project.id, "Under load", "live", rate_limit=1_000_000)
-    loaded_id = await pool.fetchval(_ID_OF, tokens.digest(loaded_token))
-    async with httpx.AsyncClient(timeout=30) as http:
-        for token in (project.token, by_cli):
-            assert await _codes(http, [a.url, b.url], token, 2) == [200, 200]  # cached on both
+async def _revoke_under_load(http: httpx.AsyncClient, urls: list[str], token: str,
+                             revoke: Callable[[], Awaitable[None]]) -> None:
+    """Both replicas busy with the token; every request that starts after `revoke` returned is a 401."""
+    log: list[tuple[float, int]] = []
+    stop = asyncio.Event()
 
-        # through one replica's code path, next request on the other
-        assert await tokens.revoke(pool, redis_client, settings.redis_prefix, project.id, project.token_id)
-        assert await _codes(http, [b.url, a.url], project.token, 2) == [401, 401]
+    async def hammer(i: int) -> None:
+        url = urls[i % 2] + PATH
+        while not stop.is_set():
+            started = time.monotonic()
+            log.append((started, (await http.get(url, headers=bearer(token))).status_code))
 
-        done = _cli(settings, "token", "revoke", project.slug, str(by_cli_id))
-        assert done.returncode == 0, done.stderr
-        assert await _codes(http, [a.url, b.url], by_cli, 2) == [401, 401]
-
-        # under load: every request that starts after the revoke returned is refused, on both replicas
-        log: list[tuple[float, int]] = []
-        stop = asyncio.Event()
-
-        async def hammer(i: int) -> None:
-            url = (a.url, b.url)[i % 2] + PATH
-            while not stop.is_set():
-                started = time.monotonic()
-                log.append((started, (await http.get(url, headers=bearer(loaded_token))).status_code))
-
-        workers = [asyncio.create_task(hammer(i)) for i in range(8)]
+    workers = [asyncio.create_task(hammer(i)) for i in range(8)]
+    try:
         while sum(1 for _, code in log if code == 200) < 40:
             await asyncio.sleep(0.01)
-        assert await tokens.revoke(pool, redis_client, settings.redis_prefix, project.id, loaded_id)
+        await revoke()
         revoked_at = time.monotonic()
         while sum(1 for started, _ in log if started > revoked_at) < 40:
             await asyncio.sleep(0.01)
+    finally:
         stop.set()
         await asyncio.gather(*workers)
     after = [code for started, code in log if started > revoked_at]
     assert after and set(after) == {401}
     assert {code for started, code in log if started < revoked_at} <= {200, 401}
+
+
+async def test_revocation_is_immediate_on_every_replica(run_server: Any, pool: asyncpg.Pool,
+                                                        settings: Settings,
+                                                        redis_client: aioredis.Redis) -> None:
+    a, b = run_server(), run_server()
+    urls = [a.url, b.url]
+    project = await make_project(pool)
+    ids = {}
+    for name in ("CLI", "Loaded", "Loaded CLI"):
+        limit = 1_000_000 if name.startswith("Loaded") else None
+        token_id, token = await tokens.create(pool, project.id, name, "live", rate_limit=limit)
+        ids[name] = (token_id, token)
+    async with httpx.AsyncClient(timeout=30) as http:
+        for token in (project.token, ids["CLI"][1]):
+            assert await _codes(http, urls, token, 2) == [200, 200]  # cached on both
+
+        # revoked through the service's code, the next request on the other replica is refused
+        assert await tokens.revoke(pool, redis_client, settings.redis_prefix, project.id, project.token_id)
+        assert await _codes(http, [b.url, a.url], project.token, 2) == [401, 401]
+
+        done = _cli(settings, "token", "revoke", project.slug, str(ids["CLI"][0]))
+        assert done.returncode == 0, done.stderr
+        assert await _codes(http, urls, ids["CLI"][1], 2) == [401, 401]
+
+        async def through_code() -> None:
+            assert await tokens.revoke(pool, redis_client, settings.redis_prefix, project.id,
+                                       ids["Loaded"][0])
+
+        async def through_cli() -> None:
+            args = ("token", "revoke", project.slug, str(ids["Loaded CLI"][0]))
+            done = await asyncio.to_thread(_cli, settings, *args)
+            assert done.returncode == 0, done.stderr
+
+        await _revoke_under_load(http, urls, ids["Loaded"][1], through_code)
+        await _revoke_under_load(http, urls, ids["Loaded CLI"][1], through_cli)
 
 
 async def test_redis_stopped_and_restarted_with_old_data(run_server: Any, pool: asyncpg.Pool,

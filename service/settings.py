@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +19,16 @@ def _float(name: str, default: float) -> float:
         return float(raw)
     except ValueError:
         raise SystemExit(f"{name} must be a number, got {raw!r}") from None
+
+
+def _networks(name: str) -> tuple[str, ...]:
+    specs = tuple(p.strip() for p in os.environ.get(name, "").split(",") if p.strip())
+    for spec in specs:
+        try:
+            ipaddress.ip_network(spec, strict=False)
+        except ValueError:
+            raise SystemExit(f"{name} must list IP addresses or networks, got {spec!r}") from None
+    return specs
 
 
 def _int(name: str, default: int) -> int:
@@ -70,8 +81,7 @@ class Settings:
             unknown_token_ttl=_int("PATHPRO_UNKNOWN_TOKEN_TTL", 30),
             tombstone_ttl=_int("PATHPRO_TOMBSTONE_TTL", 86400),
             auth_failure_limit=_int("PATHPRO_AUTH_FAILURE_LIMIT", 30),
-            trusted_proxies=tuple(p.strip() for p in os.environ.get("PATHPRO_TRUSTED_PROXIES", "").split(",")
-                                  if p.strip()),
+            trusted_proxies=_networks("PATHPRO_TRUSTED_PROXIES"),
             redis_timeout=_float("PATHPRO_REDIS_TIMEOUT", 0.5),
             redis_retry_interval=_float("PATHPRO_REDIS_RETRY_INTERVAL", 1.0),
             outbox_sweep_interval=_float("PATHPRO_OUTBOX_SWEEP_INTERVAL", 5.0),

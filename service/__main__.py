@@ -14,10 +14,11 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import asyncpg
+import redis.asyncio as redis
 
 from service import tokens
 from service.admin import AdminError, add_member, create_group, create_project, create_user, project_id_of
@@ -77,11 +78,41 @@ async def _token(args: argparse.Namespace) -> None:
         elif args.action == "list":
             _print_tokens(await tokens.list_for_project(conn, project_id))
         elif args.action == "revoke":
-            if not await tokens.revoke(conn, project_id, args.token_id):
-                raise AdminError(f"no token {args.token_id} in project {args.slug!r}")
+            async with _redis() as (client, prefix):
+                if not await tokens.revoke(conn, client, prefix, project_id, args.token_id,
+                                           tombstone_ttl=_tombstone_ttl()):
+                    raise AdminError(f"no token {args.token_id} in project {args.slug!r}")
             print(f"revoked token {args.token_id}", file=sys.stderr)
+        elif args.action == "set-limit":
+            limit = None if args.limit == "default" else _limit(args.limit)
+            async with _redis() as (client, prefix):
+                if not await tokens.set_rate_limit(conn, client, prefix, project_id, args.token_id, limit):
+                    raise AdminError(f"no token {args.token_id} in project {args.slug!r}")
+            print(f"token {args.token_id}: rate limit {limit or 'of the project'}", file=sys.stderr)
 
     await _with_conn(work)
+
+
+@contextlib.asynccontextmanager
+async def _redis() -> AsyncIterator[tuple[redis.Redis, str]]:
+    """The service's Redis (REDIS_URL) and key prefix (PATHPRO_REDIS_PREFIX), as `serve` reads them."""
+    client = redis.from_url(os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"),
+                            socket_timeout=2, socket_connect_timeout=2)
+    try:
+        yield client, os.environ.get("PATHPRO_REDIS_PREFIX", "pathpro:")
+    finally:
+        await client.aclose()
+
+
+def _limit(raw: str) -> int:
+    if not raw.isascii() or not raw.isdigit() or not 1 <= int(raw) <= 2**31 - 1:
+        raise AdminError("the limit must be a positive integer, or `default`")
+    return int(raw)
+
+
+def _tombstone_ttl() -> int:
+    raw = os.environ.get("PATHPRO_TOMBSTONE_TTL", "")
+    return int(raw) if raw.isdigit() else 86400
 
 
 def _read_password() -> str:
@@ -95,7 +126,10 @@ def _read_password() -> str:
 
 
 def _positive(raw: str) -> int:
-    value = int(raw)
+    try:
+        value = int(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError("must be a positive integer") from None
     if value < 1:
         raise argparse.ArgumentTypeError("must be a positive integer")
     return value
@@ -147,6 +181,10 @@ def parser() -> argparse.ArgumentParser:
     tr = token.add_parser("revoke")
     tr.add_argument("slug")
     tr.add_argument("token_id", type=int)
+    ts = token.add_parser("set-limit", help="change a token's own requests per minute")
+    ts.add_argument("slug")
+    ts.add_argument("token_id", type=int)
+    ts.add_argument("limit", help="a positive integer, or `default` for the project's limit")
     return p
 
 
@@ -154,7 +192,10 @@ def serve(host: str, port: int, workers: int = 1) -> None:
     import uvicorn
 
     uvicorn.run("service.app:app_from_env", factory=True, host=host, port=port, workers=workers,
-                server_header=False, access_log=False, lifespan="on")
+                server_header=False, access_log=False, lifespan="on",
+                # the client address comes from the app, which believes X-Forwarded-For only from the
+                # proxies named in PATHPRO_TRUSTED_PROXIES
+                proxy_headers=False)
 
 
 def dev() -> None:

@@ -19,6 +19,7 @@ from service import db, web
 from service.api import openapi, task_groups, tasks
 from service.errors import ApiError, error_response, http_error
 from service.middleware import ApiAuth, RequestContext
+from service.requestgate import RequestGate
 from service.settings import Settings
 
 log = logging.getLogger("pathpro")
@@ -54,9 +55,12 @@ def create_app(settings: Settings) -> Starlette:
         app.state.settings = settings
         app.state.pool = await db.create_pool(settings)
         app.state.redis = redis.from_url(settings.redis_url)
+        app.state.gate = RequestGate(app.state.pool, settings)
+        await app.state.gate.start()
         try:
             yield
         finally:
+            await app.state.gate.close()
             await app.state.redis.aclose()
             await app.state.pool.close()
 

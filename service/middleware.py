@@ -7,14 +7,13 @@ from __future__ import annotations
 
 import re
 import uuid
-from typing import Any
 
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from service import tokens
 from service.db import translate
-from service.errors import ApiError, PayloadTooLarge, Unauthorized, error_response
+from service.errors import ApiError, PayloadTooLarge, RateLimited, error_response
+from service.requestgate import RequestGate
 
 _SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 
@@ -68,7 +67,12 @@ class RequestContext:
 
 
 class ApiAuth:
-    """Resolves `Authorization: Bearer …` to the token's record for every /api/v1 route but the document."""
+    """Admits every /api/v1 request but the document's: a valid Bearer token within its rate limit.
+
+    The work is service.requestgate's (one Redis script call for a cached token); this layer puts the
+    token's record in the scope and the window's headers on every response to a request with a valid
+    token, 2xx, 4xx and 429 alike.
+    """
 
     PUBLIC = frozenset({"/api/v1/openapi.json"})
 
@@ -80,8 +84,9 @@ class ApiAuth:
         if scope["type"] != "http" or not path.startswith("/api/") or path in self.PUBLIC:
             await self.app(scope, receive, send)
             return
+        gate: RequestGate = scope["app"].state.gate
         try:
-            record = await self.authenticate(scope)
+            admission = await gate.admit(scope)
         except ApiError as exc:
             await error_response(exc)(scope, receive, send)
             return
@@ -91,26 +96,15 @@ class ApiAuth:
                 raise
             await error_response(known)(scope, receive, send)
             return
-        scope.setdefault("state", {})["token"] = record
-        await self.app(scope, receive, send)
+        scope.setdefault("state", {})["token"] = admission.token
+        limit_headers = admission.decision.headers()
 
-    async def authenticate(self, scope: Scope) -> tokens.TokenRecord:
-        raw = _header(scope, b"authorization")
-        token = _bearer(raw)
-        # garbage is refused before any I/O
-        if token is None or not tokens.well_formed(token):
-            raise Unauthorized()
-        app: Any = scope["app"]
-        record = await tokens.lookup(app.state.pool, tokens.digest(token))
-        if record is None:
-            raise Unauthorized()
-        return record
+        async def send_with_limit(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []), *limit_headers]
+            await send(message)
 
-
-def _bearer(raw: bytes | None) -> str | None:
-    if raw is None:
-        return None
-    scheme, _, value = raw.decode("latin-1").strip().partition(" ")
-    if scheme.lower() != "bearer":
-        return None
-    return value.strip() or None
+        if not admission.decision.allowed:
+            await error_response(RateLimited())(scope, receive, send_with_limit)
+            return
+        await self.app(scope, receive, send_with_limit)

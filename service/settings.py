@@ -2,12 +2,33 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 MIGRATIONS_DIR = Path(os.environ.get("PATHPRO_MIGRATIONS_DIR", ROOT / "sql" / "migrations"))
+
+
+def _float(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        raise SystemExit(f"{name} must be a number, got {raw!r}") from None
+
+
+def _networks(name: str) -> tuple[str, ...]:
+    specs = tuple(p.strip() for p in os.environ.get(name, "").split(",") if p.strip())
+    for spec in specs:
+        try:
+            ipaddress.ip_network(spec, strict=False)
+        except ValueError:
+            raise SystemExit(f"{name} must list IP addresses or networks, got {spec!r}") from None
+    return specs
 
 
 def _int(name: str, default: int) -> int:
@@ -30,6 +51,19 @@ class Settings:
     default_rate_limit: int = 60
     db_pool_min: int = 2
     db_pool_max: int = 10
+    # the token cache in Redis (seconds); a tombstone outlives any record so no stale fill can land
+    token_cache_ttl: int = 300
+    unknown_token_ttl: int = 30
+    tombstone_ttl: int = 86400
+    # failed authentications allowed per client address per minute
+    auth_failure_limit: int = 30
+    # addresses or networks of proxies whose X-Forwarded-For is believed; empty: the peer is the client
+    trusted_proxies: tuple[str, ...] = ()
+    # how long a Redis command may take, and how often a replica that lost Redis tries it again
+    redis_timeout: float = 0.5
+    redis_retry_interval: float = 1.0
+    # how often each replica applies revocations that could not reach Redis when they were made
+    outbox_sweep_interval: float = 5.0
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -43,4 +77,12 @@ class Settings:
             max_body_bytes=_int("PATHPRO_MAX_BODY_BYTES", 1024 * 1024),
             db_pool_min=_int("PATHPRO_DB_POOL_MIN", 2),
             db_pool_max=_int("PATHPRO_DB_POOL_MAX", 10),
+            token_cache_ttl=_int("PATHPRO_TOKEN_CACHE_TTL", 300),
+            unknown_token_ttl=_int("PATHPRO_UNKNOWN_TOKEN_TTL", 30),
+            tombstone_ttl=_int("PATHPRO_TOMBSTONE_TTL", 86400),
+            auth_failure_limit=_int("PATHPRO_AUTH_FAILURE_LIMIT", 30),
+            trusted_proxies=_networks("PATHPRO_TRUSTED_PROXIES"),
+            redis_timeout=_float("PATHPRO_REDIS_TIMEOUT", 0.5),
+            redis_retry_interval=_float("PATHPRO_REDIS_RETRY_INTERVAL", 1.0),
+            outbox_sweep_interval=_float("PATHPRO_OUTBOX_SWEEP_INTERVAL", 5.0),
         )

@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import logging
 import secrets
 import zlib
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
 
 import asyncpg
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from service import tokencache
+
+log = logging.getLogger("pathpro.tokens")
 
 _ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 _INDEX = {c: i for i, c in enumerate(_ALPHABET)}
@@ -127,8 +136,76 @@ _REVOKE_SQL = """
 UPDATE api_tokens SET revoked_at = coalesce(revoked_at, now())
  WHERE id = $1 AND project_id = $2
 RETURNING digest"""
+_OUTBOX_SQL = """
+INSERT INTO token_invalidations (token_id, digest, applied_at)
+VALUES ($1, $2, CASE WHEN $3 THEN now() END)"""
 
 
-async def revoke(conn: asyncpg.Connection | asyncpg.Pool, project_id: int, token_id: int) -> bool:
-    """Revoke a token of the project; revoking twice is harmless. False when there is no such token."""
-    return await conn.fetchval(_REVOKE_SQL, token_id, project_id) is not None
+async def revoke(
+    conn: asyncpg.Connection | asyncpg.Pool,
+    redis: aioredis.Redis | None,
+    redis_prefix: str,
+    project_id: int,
+    token_id: int,
+    *,
+    tombstone_ttl: int = 86400,
+) -> bool:
+    """Revoke a token of the project at once on every replica. False when the project has no such token.
+
+    In one transaction: mark the row revoked (which locks it), write the tombstone in Redis (it removes the
+    cached record, and no fill may write a valid record beside it), and record an outbox row saying whether
+    the tombstone reached Redis. A Redis that is unreachable does not stop the revocation: replicas ask
+    PostgreSQL while they cannot reach Redis, and the first to reach it again replays the outbox. Revoking
+    twice is harmless and writes the tombstone again.
+    """
+    async with _connection(conn) as c, c.transaction():
+        token_digest = await c.fetchval(_REVOKE_SQL, token_id, project_id)
+        if token_digest is None:
+            return False
+        applied = False
+        if redis is not None:
+            try:
+                await tokencache.tombstone(redis, redis_prefix, bytes(token_digest), tombstone_ttl)
+                applied = True
+            except RedisError as exc:
+                log.warning("revoked token %s while Redis is unreachable (%s); the outbox will replay it",
+                            token_id, type(exc).__name__)
+        await c.execute(_OUTBOX_SQL, token_id, token_digest, applied)
+    return True
+
+
+_SET_LIMIT_SQL = """
+UPDATE api_tokens SET rate_limit = $3
+ WHERE id = $1 AND project_id = $2
+RETURNING digest"""
+
+
+async def set_rate_limit(
+    conn: asyncpg.Connection | asyncpg.Pool,
+    redis: aioredis.Redis | None,
+    redis_prefix: str,
+    project_id: int,
+    token_id: int,
+    rate_limit: int | None,
+) -> bool:
+    """Set (or with None clear) a token's own limit; the cached record is dropped so the next request
+    reads the new limit. False when the project has no such token."""
+    token_digest = await conn.fetchval(_SET_LIMIT_SQL, token_id, project_id, rate_limit)
+    if token_digest is None:
+        return False
+    if redis is not None:
+        try:
+            await redis.delete(tokencache.token_keys(redis_prefix, bytes(token_digest)).record)
+        except RedisError:
+            log.warning("Redis is unreachable; token %s keeps its cached limit until the entry expires",
+                        token_id)
+    return True
+
+
+@contextlib.asynccontextmanager
+async def _connection(conn: asyncpg.Connection | asyncpg.Pool) -> AsyncIterator[asyncpg.Connection]:
+    if isinstance(conn, asyncpg.Pool):
+        async with conn.acquire() as acquired:
+            yield acquired
+    else:
+        yield conn

@@ -111,7 +111,9 @@ async def redis_url(servers: tuple[str, str]) -> str:
 @pytest.fixture(scope="session")
 async def settings(database_url: str, redis_url: str) -> AsyncIterator[Settings]:
     prefix = f"pathpro-test-{uuid.uuid4().hex[:12]}:"
-    yield Settings(database_url=database_url, redis_url=redis_url, redis_prefix=prefix)
+    # every test's deliberate 401s come from one address; the per-address limit has tests of its own
+    yield Settings(database_url=database_url, redis_url=redis_url, redis_prefix=prefix,
+                   auth_failure_limit=1_000_000)
     r = aioredis.from_url(redis_url)
     try:
         async for key in r.scan_iter(match=f"{prefix}*", count=1000):
@@ -219,6 +221,7 @@ def run_server(settings: Settings, tmp_path: Path) -> Iterator[Any]:
             "DATABASE_URL": settings.database_url,
             "REDIS_URL": settings.redis_url,
             "PATHPRO_REDIS_PREFIX": settings.redis_prefix,
+            "PATHPRO_AUTH_FAILURE_LIMIT": str(settings.auth_failure_limit),
             **(env or {}),
         }
         with log.open("wb") as out:  # the child keeps its own copy of the descriptor

@@ -39,6 +39,42 @@ _UNAVAILABLE = _error("A backing service is unavailable; retry after Retry-After
                       {"Retry-After": {"schema": {"type": "integer"}}})
 
 
+# On every answer to a request with a valid token (2xx, 4xx and 429 alike).
+_LIMIT_HEADERS = {
+    "X-RateLimit-Limit": "Requests allowed per 60 seconds with this token.",
+    "X-RateLimit-Remaining": "Requests left in the sliding 60-second window, after this one.",
+    "X-RateLimit-Reset": "Unix time (seconds, rounded up) when X-RateLimit-Remaining next goes up: when the "
+                         "oldest request still in the window leaves it. Not a fixed window's reset.",
+    "RateLimit-Policy": 'IETF draft form of the policy: `"token";q=<limit>;w=60`.',
+    "RateLimit": 'IETF draft form of the state: `"token";r=<remaining>;t=<seconds until Remaining goes up>`.',
+}
+_HEADER_SCHEMAS = {
+    name: {"description": text, "schema": {"type": "integer" if name.startswith("X-") else "string"}}
+    for name, text in _LIMIT_HEADERS.items()
+}
+_HEADER_SCHEMAS["Retry-After"] = {
+    "description": "Whole seconds (at least 1) until a request would be admitted.",
+    "schema": {"type": "integer", "minimum": 1},
+}
+_LIMIT_REFS = {name: {"$ref": f"#/components/headers/{name}"} for name in _LIMIT_HEADERS}
+_RATE_LIMITED = _error(
+    "Over the token's limit (no request counted), or too many requests without a valid token from this "
+    "address. Retry after Retry-After seconds; a refused request uses up nothing.",
+    {**_LIMIT_REFS, "Retry-After": {"$ref": "#/components/headers/Retry-After"}})
+
+
+def _with_limit_headers(responses: dict[str, Any]) -> dict[str, Any]:
+    """The window's headers on every answer given after the token was admitted: not the 401 (no valid
+    token, no window), nor a 413 refused from its Content-Length before the token is looked at."""
+    out = {}
+    for status, response in responses.items():
+        if status not in ("401", "413", "429"):
+            response = {**response, "headers": {**response.get("headers", {}), **_LIMIT_REFS}}
+        out[status] = response
+    out["429"] = _RATE_LIMITED
+    return out
+
+
 def _ok(ref: str, description: str) -> dict[str, Any]:
     return {
         "description": description,
@@ -75,7 +111,7 @@ def build_document() -> dict[str, Any]:
         components[name]["additionalProperties"] = False
     write_errors = {"400": _BAD_JSON, "401": _UNAUTHORIZED, "413": _TOO_LARGE, "415": _MEDIA,
                     "422": _INVALID, "503": _UNAVAILABLE}
-    return {
+    document: dict[str, Any] = {
         "openapi": "3.1.0",
         "info": {
             "title": "PathPro Developer API",
@@ -87,6 +123,7 @@ def build_document() -> dict[str, Any]:
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
             "schemas": components,
+            "headers": _HEADER_SCHEMAS,
         },
         "paths": {
             "/api/v1/tasks": {
@@ -144,6 +181,11 @@ def build_document() -> dict[str, Any]:
             },
         },
     }
+    for path in document["paths"].values():
+        for operation in path.values():
+            if isinstance(operation, dict) and "responses" in operation:
+                operation["responses"] = _with_limit_headers(operation["responses"])
+    return document
 
 
 _DOCUMENT = msgspec.json.encode(build_document())

@@ -15,7 +15,7 @@ from starlette.responses import Response
 
 from service import tokens
 from service.errors import NotFound
-from service.web import access, csrf, forms, sessions, tokenops
+from service.web import access, csrf, forms, sessions
 from service.web.render import created_label, last_used_label, page, see_other, utc_today
 
 
@@ -65,7 +65,7 @@ def _api_return_to(request: Request) -> str:
 async def _api_page(request: Request, current: sessions.Current, member: access.Membership, *,
                     notice: Notice | None = None, problems: dict[str, str] | None = None,
                     name: str = "", mode: str = "live", status: int = 200) -> Response:
-    rows = _rows(await tokenops.list_for(request, member))
+    rows = _rows(await tokens.list_for_project(request.app.state.pool, member.project_id))
     context: dict[str, Any] = {
         "session": current.data, "member": member, "tab": "api", "rows": rows, "notice": notice,
         "problems": problems or {}, "name": name, "mode": mode,
@@ -103,8 +103,9 @@ async def create(request: Request) -> Response:
     problems = forms.token_problems(name, mode)
     if problems:
         return await _api_page(request, current, member, problems=problems, name=name, mode=mode, status=422)
-    new = await tokenops.create(request, member, current, name, mode)
-    notice = Notice(member.project_id, created_name=name, token=new.plaintext)
+    _, plaintext = await tokens.create(request.app.state.pool, member.project_id, name, mode,
+                                       created_by=current.data.user_id)
+    notice = Notice(member.project_id, created_name=name, token=plaintext)
     await sessions.hold_once(request, current, _notice_encoder.encode(notice))
     return see_other(_api_path(member))
 
@@ -112,7 +113,7 @@ async def create(request: Request) -> Response:
 async def _token_of(request: Request, member: access.Membership) -> tokens.TokenListing:
     token_id = forms.token_id(request.path_params["token_id"])
     if token_id is not None:
-        for listing in await tokenops.list_for(request, member):
+        for listing in await tokens.list_for_project(request.app.state.pool, member.project_id):
             if listing.id == token_id:
                 return listing
     raise NotFound("No token with this id in the project.")
@@ -133,7 +134,7 @@ async def revoke(request: Request) -> Response:
     await csrf.checked_form(request, current)
     member = await access.project_admin(request, current)
     listing = await _token_of(request, member)
-    await tokenops.revoke(request, member, listing.id)
+    await request.app.state.gate.revoke(member.project_id, listing.id)
     notice = Notice(member.project_id, revoked_name=listing.name)
     await sessions.hold_once(request, current, _notice_encoder.encode(notice))
     return see_other(_api_path(member))

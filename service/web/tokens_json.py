@@ -16,7 +16,7 @@ from starlette.responses import Response
 from service import tokens
 from service.errors import NotFound, ValidationFailed
 from service.payload import build, json_object
-from service.web import access, csrf, forms, tokenops
+from service.web import access, csrf, forms
 
 
 class TokenCreate(msgspec.Struct):
@@ -68,7 +68,7 @@ def _out(t: tokens.TokenListing) -> TokenOut:
 async def list_tokens(request: Request) -> Response:
     current = await access.signed_in(request)
     member = await access.project_admin(request, current)
-    return _json(TokenList([_out(t) for t in await tokenops.list_for(request, member)]))
+    return _json(TokenList([_out(t) for t in await tokens.list_for_project(request.app.state.pool, member.project_id)]))
 
 
 async def create_token(request: Request) -> Response:
@@ -79,8 +79,10 @@ async def create_token(request: Request) -> Response:
     name = body.name.strip()
     if problems := forms.token_problems(name, body.mode):
         raise ValidationFailed(fields=problems)
-    new = await tokenops.create(request, member, current, name, body.mode)
-    return _json(Created(TokenCreated(new.id, name, body.mode, new.plaintext, new.masked)), status=201)
+    token_id, plaintext = await tokens.create(request.app.state.pool, member.project_id, name, body.mode,
+                                              created_by=current.data.user_id)
+    masked = tokens.mask(body.mode, plaintext[-4:])
+    return _json(Created(TokenCreated(token_id, name, body.mode, plaintext, masked)), status=201)
 
 
 async def revoke_token(request: Request) -> Response:
@@ -88,6 +90,6 @@ async def revoke_token(request: Request) -> Response:
     csrf.check_header(request, current)
     member = await access.project_admin(request, current)
     token_id = forms.token_id(request.path_params["token_id"])
-    if token_id is None or not await tokenops.revoke(request, member, token_id):
+    if token_id is None or not await request.app.state.gate.revoke(member.project_id, token_id):
         raise NotFound("No token with this id in the project.")
     return Response(status_code=204, headers={"Cache-Control": "no-store"})

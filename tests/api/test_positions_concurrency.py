@@ -53,14 +53,14 @@ async def burst(clients: list[httpx.AsyncClient], project: Project, groups: list
 
 
 async def test_one_group_under_concurrent_churn(client, pool) -> None:
-    project = await make_project(pool)
+    project = await make_project(pool, rate_limit=100_000)  # the burst is far above the default limit
     ids = await seed_tasks(client, project, [project.group_id], 6)
     await burst([client], project, [project.group_id], ids, seed=1, operations=80)
     await assert_dense(pool, project)
 
 
 async def test_two_groups_on_two_replicas(client, pool, run_server) -> None:
-    project = await make_project(pool, groups=2)
+    project = await make_project(pool, groups=2, rate_limit=100_000)
     groups = [r["id"] for r in await pool.fetch("SELECT id FROM task_groups WHERE project_id = $1", project.id)]
     ids = await seed_tasks(client, project, groups, 8)
     replicas = [run_server(), run_server()]

@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from service import db, web
+from service import accesslog, db, health, metrics, web
 from service.api import openapi, task_groups, tasks
 from service.errors import ApiError, error_response, http_error
 from service.middleware import ApiAuth, RequestContext
@@ -54,7 +54,9 @@ def create_app(settings: Settings) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         app.state.settings = settings
         app.state.pool = await db.create_pool(settings)
-        app.state.redis = redis.from_url(settings.redis_url)
+        # short socket timeouts: a Redis that stops answering costs a request half a second, not a hang
+        app.state.redis = redis.from_url(settings.redis_url, socket_connect_timeout=settings.redis_timeout,
+                                         socket_timeout=settings.redis_timeout)
         app.state.gate = RequestGate(app.state.pool, settings)
         await app.state.gate.start()
         try:
@@ -65,6 +67,9 @@ def create_app(settings: Settings) -> Starlette:
             await app.state.pool.close()
 
     routes = [
+        Route("/healthz", health.healthz, methods=["GET"]),
+        Route("/readyz", health.readyz, methods=["GET"]),
+        Route("/metrics", metrics.metrics, methods=["GET"]),
         Route("/api/v1/openapi.json", openapi.openapi_json, methods=["GET"]),
         Route("/api/v1/tasks", tasks.list_tasks, methods=["GET"]),
         Route("/api/v1/tasks", tasks.create_task, methods=["POST"]),
@@ -77,6 +82,7 @@ def create_app(settings: Settings) -> Starlette:
     return Starlette(
         routes=routes,
         middleware=[
+            Middleware(accesslog.RequestLog),
             Middleware(RequestContext, max_body_bytes=settings.max_body_bytes),
             Middleware(ApiAuth),
         ],
@@ -96,4 +102,5 @@ def create_app(settings: Settings) -> Starlette:
 
 def app_from_env() -> Starlette:
     """The factory `pathpro serve` hands to uvicorn, so every worker reads the same environment."""
+    accesslog.configure()
     return create_app(Settings.from_env())

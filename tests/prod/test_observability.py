@@ -1,0 +1,69 @@
+"""Access log lines, request ids and the Prometheus endpoint."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import pytest
+
+from tests.conftest import Project
+
+
+def _lines(caplog: pytest.LogCaptureFixture) -> list[dict]:
+    return [json.loads(r.getMessage()) for r in caplog.records if r.name == "pathpro.access"]
+
+
+async def test_one_json_line_per_request_without_the_token(client, project: Project, caplog) -> None:
+    caplog.set_level(logging.INFO, logger="pathpro.access")
+    r = await client.get("/api/v1/tasks/12345", headers={**project.headers, "X-Request-Id": "abc-123"})
+    assert r.status_code == 404
+    assert r.headers["x-request-id"] == "abc-123"
+    [line] = _lines(caplog)
+    assert line["request_id"] == "abc-123"
+    assert line["method"] == "GET"
+    assert line["route"] == "/api/v1/tasks/{task_id}"
+    assert line["status"] == 404
+    assert line["token_id"] == project.token_id
+    assert line["project_id"] == project.id
+    assert isinstance(line["duration_ms"], float) and line["duration_ms"] >= 0
+    assert project.token not in caplog.text
+
+
+async def test_insane_request_id_is_replaced(client, project: Project, caplog) -> None:
+    caplog.set_level(logging.INFO, logger="pathpro.access")
+    r = await client.get("/api/v1/tasks", headers={**project.headers, "X-Request-Id": "x" * 500})
+    generated = r.headers["x-request-id"]
+    assert generated != "x" * 500 and len(generated) == 32
+    assert _lines(caplog)[0]["request_id"] == generated
+
+
+async def test_unauthenticated_and_unmatched_requests_are_logged_too(client, caplog) -> None:
+    caplog.set_level(logging.INFO, logger="pathpro.access")
+    await client.get("/api/v1/tasks", headers={"Authorization": "Bearer pk_live_wrong"})
+    await client.get("/no/such/path/42")
+    first, second = _lines(caplog)
+    assert (first["status"], first["token_id"], first["route"]) == (401, None, "/api/v1/tasks")
+    assert (second["status"], second["route"]) == (404, "unmatched")
+    assert "pk_live_wrong" not in caplog.text
+
+
+async def test_probes_are_not_logged(client, caplog) -> None:
+    caplog.set_level(logging.INFO, logger="pathpro.access")
+    await client.get("/healthz")
+    await client.get("/readyz")
+    assert _lines(caplog) == []
+
+
+async def test_metrics_count_requests_by_route_and_status(client, project: Project) -> None:
+    await client.get(f"/api/v1/tasks/{2**40}", headers=project.headers)
+    r = await client.get("/metrics")
+    assert r.status_code == 200
+    assert r.headers["content-type"].startswith("text/plain")
+    text = r.text
+    assert 'pathpro_http_requests_total{method="GET",route="/api/v1/tasks/{task_id}",status="404"}' in text
+    assert 'pathpro_http_request_duration_seconds_bucket{le="0.005",method="GET",route="/api/v1/tasks/{task_id}",status="404"}' in text
+    for name in ("pathpro_rate_limited_total", "pathpro_token_cache_total", "pathpro_redis_fallback_total",
+                 "pathpro_db_pool_in_use"):
+        assert f"# TYPE {name.removesuffix('_total')}" in text, name
+    assert str(2**40) not in text

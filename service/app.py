@@ -105,6 +105,7 @@ def create_app(settings: Settings) -> Starlette:
             # server-error layer that logs them as crashes
             asyncpg.PostgresError: _unexpected,
             asyncpg.InterfaceError: _unexpected,
+            asyncpg.exceptions.InternalClientError: _unexpected,
             OSError: _unexpected,
             Exception: _unexpected,
         },

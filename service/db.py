@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from types import TracebackType
 from typing import Any
 
@@ -17,6 +18,22 @@ _FIELD_OF_CONSTRAINT = {
     "tasks_project_id_task_group_id_fkey": ("task_group_id", "No task group with this id in the project."),
     "tasks_project_id_assigned_to_fkey": ("assigned_to", "No member with this id in the project."),
 }
+
+
+class _OneLine(logging.Filter):
+    """asyncpg's pool logs a full traceback each time it fails to reconnect while PostgreSQL is down; one
+    line says as much."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and record.exc_info[1] is not None:
+            exc = record.exc_info[1]
+            record.msg = f"{record.getMessage()}: {type(exc).__name__}: {exc}"
+            record.args = ()
+            record.exc_info = None
+        return True
+
+
+logging.getLogger("asyncpg.pool").addFilter(_OneLine())
 
 
 class _CountedAcquire:
@@ -89,8 +106,11 @@ def translate(exc: Exception) -> ApiError | None:
         return ServiceUnavailable("The service is busy. Retry shortly.", headers={"Retry-After": "1"})
     if isinstance(exc, asyncpg.QueryCanceledError):
         return ServiceUnavailable("The request took too long. Retry shortly.", headers={"Retry-After": "1"})
+    # InternalClientError: a pooled connection the server has just cut off (it shuts down) is handed out
+    # before asyncpg sees the socket close; the next acquire gets a fresh connection
     if isinstance(exc, (OSError, asyncpg.InterfaceError, asyncpg.PostgresConnectionError,
-                        asyncpg.exceptions.OperatorInterventionError, asyncpg.TooManyConnectionsError)):
+                        asyncpg.exceptions.OperatorInterventionError, asyncpg.TooManyConnectionsError,
+                        asyncpg.exceptions.InternalClientError)):
         # PostgreSQL is down, restarting or refusing connections
         return ServiceUnavailable(headers={"Retry-After": "5"})
     return None

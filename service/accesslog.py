@@ -1,7 +1,11 @@
-"""One JSON log line and the request metrics for every HTTP request (pure ASGI, like service/middleware.py)."""
+"""One JSON log line and the request metrics for every HTTP request (pure ASGI, like service/middleware.py).
+
+Being outermost, it also answers a request that the server cancels at the end of a graceful shutdown.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sys
 import time
@@ -12,6 +16,7 @@ import msgspec
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from service.errors import ServiceUnavailable, error_response
 from service.metrics import LATENCY, REQUESTS
 
 log = logging.getLogger("pathpro.access")
@@ -29,6 +34,15 @@ def configure() -> None:
         log.addHandler(handler)
         log.setLevel(logging.INFO)
         log.propagate = False
+
+
+async def _unavailable(scope: Scope, receive: Receive, send: Send) -> None:
+    response = error_response(ServiceUnavailable("The server is shutting down. Retry shortly.",
+                                                 headers={"Retry-After": "1", "Connection": "close"}))
+    request_id = (scope.get("state") or {}).get("request_id")
+    if request_id:
+        response.headers["X-Request-Id"] = request_id
+    await response(scope, receive, send)
 
 
 def _route(scope: Scope) -> str:
@@ -56,15 +70,25 @@ class RequestLog:
             return
         start = time.perf_counter()
         status = 500
+        started = False
 
         async def send_and_watch(message: Message) -> None:
-            nonlocal status
+            nonlocal status, started
             if message["type"] == "http.response.start":
                 status = message["status"]
+                started = True
             await send(message)
 
         try:
             await self.app(scope, receive, send_and_watch)
+        except asyncio.CancelledError:
+            if started:
+                raise
+            # The server cancels what is still running when the graceful-shutdown timeout runs out. The
+            # transaction was rolled back with the cancelled task, so the client may safely try again
+            # (on another replica): say so in JSON rather than the server's plain-text 500.
+            status = 503
+            await _unavailable(scope, receive, send)
         finally:
             # an exception escaping here becomes the server's 500, so 500 is what gets recorded
             self._record(scope, status, time.perf_counter() - start)

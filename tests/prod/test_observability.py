@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 
+import httpx
 import pytest
 
 from tests.conftest import Project
@@ -67,3 +68,19 @@ async def test_metrics_count_requests_by_route_and_status(client, project: Proje
                  "pathpro_db_pool_in_use"):
         assert f"# TYPE {name.removesuffix('_total')}" in text, name
     assert str(2**40) not in text
+
+
+async def test_metrics_add_up_over_workers(run_server, project: Project) -> None:
+    server = run_server(workers=2)
+    series = 'pathpro_http_requests_total{method="GET",route="/api/v1/task_groups",status="200"}'
+    # a fresh connection for each request, so both workers take some
+    close = {**project.headers, "Connection": "close"}
+    async with httpx.AsyncClient(base_url=server.url) as c:
+        for _ in range(20):
+            assert (await c.get("/api/v1/task_groups", headers=close)).status_code == 200
+        # whichever worker answers the scrape reports the sum over both
+        for _ in range(5):
+            text = (await c.get("/metrics", headers={"Connection": "close"})).text
+            [line] = [ln for ln in text.splitlines() if ln.startswith(series)]
+            assert float(line.rsplit(" ", 1)[1]) == 20.0
+            assert "pathpro_db_pool_in_use 0.0" in text

@@ -168,3 +168,16 @@ async def test_each_replica_writes_one_json_line_per_request(cluster: Cluster, l
     assert len(lines) == 1
     assert lines[0]["token_id"] == project.token_id and lines[0]["route"] == "/api/v1/tasks"
     assert all(project.token not in replica.log.read_text() for replica in cluster.replicas)
+
+
+async def test_no_replica_up_is_a_json_503(tmp_path) -> None:
+    nginx = Nginx(tmp_path / "nginx", [free_port(), free_port(), free_port()])
+    try:
+        await asyncio.to_thread(nginx.start)
+        async with httpx.AsyncClient(base_url=nginx.url) as c:
+            r = await c.get("/api/v1/tasks")
+    finally:
+        nginx.stop()
+    assert r.status_code == 503
+    assert r.headers["retry-after"] == "5"
+    assert r.json()["error"]["code"] == "service_unavailable"

@@ -117,8 +117,8 @@ async def test_lone_surrogates_are_refused_and_store_nothing(server, pool: async
     raw = b'{"title": "bad \xed\xa0\x80 title", "task_group_id": %d}' % project.group_id
     for body in (escaped, raw):
         r = httpx.post(url, content=body, headers=headers)
-        assert r.status_code in (400, 422), r.text
-        assert r.json()["error"]["code"] in ("bad_request", "validation_failed")
+        assert r.status_code == 400, r.text
+        assert r.json()["error"]["code"] == "bad_request"
     assert await pool.fetchval("SELECT count(*) FROM tasks WHERE project_id = $1", project.id) == 0
     # and in a query string
     r = httpx.get(f"{url}?status=%ED%A0%80", headers=project.headers)

@@ -7,8 +7,11 @@ there, and whichever worker answers /metrics reports the sum over all of them.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 from prometheus_client import (
@@ -46,17 +49,24 @@ POOL_IN_USE = Gauge(
 )
 
 
-def prepare_multiprocess(workers: int) -> None:
-    """Before uvicorn starts several workers: give them a shared, empty folder for their samples."""
+@contextlib.contextmanager
+def multiprocess_metrics(workers: int) -> Iterator[None]:
+    """Around uvicorn with several workers: a shared, empty folder for their samples."""
     if workers <= 1:
+        yield
         return
     folder = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
     if folder:
         # samples of a previous run would be summed in
         for stale in Path(folder).glob("*.db"):
             stale.unlink()
-    else:
-        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="pathpro-metrics-")
+        yield
+        return
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="pathpro-metrics-")
+    try:
+        yield
+    finally:
+        shutil.rmtree(os.environ.pop("PROMETHEUS_MULTIPROC_DIR"), ignore_errors=True)
 
 
 def _registry() -> CollectorRegistry:

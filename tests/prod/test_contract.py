@@ -18,7 +18,7 @@ from tests.conftest import make_project
 ST = Path(sys.executable).with_name("st")
 CONFIG = Path(__file__).with_name("schemathesis.toml")
 EXAMPLES = int(os.environ.get("PATHPRO_FUZZ_EXAMPLES", "8"))
-SECONDS = int(os.environ.get("PATHPRO_FUZZ_SECONDS", "15"))
+SECONDS = int(os.environ.get("PATHPRO_FUZZ_SECONDS", "10"))
 
 
 async def test_schemathesis_finds_no_server_error_and_no_contract_drift(

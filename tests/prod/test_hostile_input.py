@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 import select
 import socket
 from urllib.parse import urlsplit
@@ -11,14 +12,20 @@ import asyncpg
 import httpx
 import pytest
 
-from tests.conftest import Project, make_project
+from service.settings import Settings
+from tests.conftest import Project, free_port, make_project
+from tests.prod.topology import Replica, server_env
 
 MIB = 1024 * 1024
 
 
-@pytest.fixture
-def server(run_server):  # type: ignore[no-untyped-def]
-    return run_server()
+@pytest.fixture(scope="module")
+def server(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Replica]:
+    """One real server for the module: each test here leaves it as it found it."""
+    replica = Replica(free_port(), server_env(settings), tmp_path_factory.mktemp("hostile") / "server.log")
+    replica.start()
+    yield replica
+    replica.stop()
 
 
 def _connect(url: str) -> socket.socket:

@@ -42,6 +42,7 @@ async def test_schemathesis_finds_no_server_error_and_no_contract_drift(
          "--request-timeout", "10",
          "--report-dir", str(tmp_path / "report")],
         capture_output=True, text=True, timeout=SECONDS + 120,
+        cwd=tmp_path,  # schemathesis keeps a cache folder in its working directory
     )
     assert result.returncode == 0, result.stdout[-20000:] + result.stderr[-5000:]
     log = server.log.read_text()

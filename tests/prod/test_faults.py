@@ -109,7 +109,7 @@ class Load:
 async def test_postgres_stopped_mid_load_gives_503s_then_recovers_without_restart(
     private_pg: PrivatePostgres, private_pool: asyncpg.Pool, settings: Settings, replica, tmp_path: Path,
 ) -> None:
-    project = await make_project(private_pool)
+    project = await make_project(private_pool, rate_limit=1_000_000)  # load, not the limit, is under test
     server = Replica(free_port(), server_env(
         settings, DATABASE_URL=private_pg.url, PATHPRO_DB_CONNECT_TIMEOUT="1", PATHPRO_DB_ACQUIRE_TIMEOUT="1",
     ), tmp_path / "replica.log")
@@ -162,7 +162,7 @@ async def test_postgres_stopped_mid_load_gives_503s_then_recovers_without_restar
 async def test_redis_stopped_mid_load_the_service_keeps_answering(
     private_redis: PrivateRedis, settings: Settings, pool: asyncpg.Pool, replica, tmp_path: Path,
 ) -> None:
-    project = await make_project(pool)
+    project = await make_project(pool, rate_limit=1_000_000)
     server = Replica(free_port(), server_env(settings, REDIS_URL=private_redis.url, PATHPRO_REDIS_PREFIX=f"t-{uuid.uuid4().hex}:"),
                      tmp_path / "replica.log")
     await asyncio.to_thread(server.start)

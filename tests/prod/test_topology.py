@@ -96,7 +96,7 @@ async def test_bodies_over_the_limit_get_json_413_from_either_layer(lb, project:
 async def test_rolling_restart_under_steady_load_loses_no_request(
     cluster: Cluster, lb, pool: asyncpg.Pool,
 ) -> None:
-    project = await make_project(pool)
+    project = await make_project(pool, rate_limit=1_000_000)  # load, not the limit, is under test
     task_ids = []
     for i in range(4):
         r = await lb.post("/api/v1/tasks", json={"title": f"t{i}", "task_group_id": project.group_id},

@@ -100,8 +100,8 @@ class Load:
         self._stop.set()
         await asyncio.gather(*self._tasks)
 
-    async def until(self, check, what: str, timeout: float = 30.0) -> None:  # type: ignore[no-untyped-def]
-        async with asyncio.timeout(timeout):
+    async def until(self, check, what: str, within: float = 30.0) -> None:  # type: ignore[no-untyped-def]
+        async with asyncio.timeout(within):
             while not check():
                 await asyncio.sleep(0.05)
 
@@ -163,8 +163,8 @@ async def test_redis_stopped_mid_load_the_service_keeps_answering(
     private_redis: PrivateRedis, settings: Settings, pool: asyncpg.Pool, replica, tmp_path: Path,
 ) -> None:
     project = await make_project(pool, rate_limit=1_000_000)
-    server = Replica(free_port(), server_env(settings, REDIS_URL=private_redis.url, PATHPRO_REDIS_PREFIX=f"t-{uuid.uuid4().hex}:"),
-                     tmp_path / "replica.log")
+    env = server_env(settings, REDIS_URL=private_redis.url, PATHPRO_REDIS_PREFIX=f"t-{uuid.uuid4().hex}:")
+    server = Replica(free_port(), env, tmp_path / "replica.log")
     await asyncio.to_thread(server.start)
     replica.append(server)
 
@@ -178,6 +178,9 @@ async def test_redis_stopped_mid_load_the_service_keeps_answering(
         r = await c.get("/readyz")
         assert r.status_code == 200
         assert r.json() == {"status": "degraded", "postgres": "ok", "redis": "down"}
+        metrics = (await c.get("/metrics")).text
+        [fallback] = [ln for ln in metrics.splitlines() if ln.startswith("pathpro_redis_fallback_total ")]
+        assert float(fallback.split()[1]) > 0
         await asyncio.to_thread(private_redis.start)
         await load.until(lambda: len(load.answers) >= down_at + 40, "answers with Redis back")
         await asyncio.to_thread(wait_until, lambda: httpx.get(f"{server.url}/readyz").json()["redis"] == "ok",

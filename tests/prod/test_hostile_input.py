@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 import select
 import socket
+from collections.abc import Iterator
 from urllib.parse import urlsplit
 
 import asyncpg
@@ -72,18 +72,20 @@ def _send_until_answered(sock: socket.socket, head: bytes, chunks, limit: int) -
     return status, sent, body
 
 
-def _still_serves(url: str, project: Project) -> None:
-    assert httpx.get(f"{url}/api/v1/tasks", headers=project.headers).status_code == 200
+async def _still_serves(url: str, project: Project) -> None:
+    async with httpx.AsyncClient() as c:
+        assert (await c.get(f"{url}/api/v1/tasks", headers=project.headers)).status_code == 200
 
 
 async def test_json_nested_100000_deep_is_a_400(server, pool: asyncpg.Pool) -> None:
     project = await make_project(pool)
     headers = {**project.headers, "Content-Type": "application/json"}
-    for body in ("[" * 100_000 + "]" * 100_000, '{"a":' * 100_000 + "1" + "}" * 100_000):
-        r = httpx.post(f"{server.url}/api/v1/tasks", content=body, headers=headers)
-        assert r.status_code == 400
-        assert r.json()["error"]["code"] == "bad_request"
-    _still_serves(server.url, project)
+    async with httpx.AsyncClient() as c:
+        for body in ("[" * 100_000 + "]" * 100_000, '{"a":' * 100_000 + "1" + "}" * 100_000):
+            r = await c.post(f"{server.url}/api/v1/tasks", content=body, headers=headers)
+            assert r.status_code == 400
+            assert r.json()["error"]["code"] == "bad_request"
+    await _still_serves(server.url, project)
     assert "Traceback" not in server.log.read_text()
 
 
@@ -98,7 +100,7 @@ async def test_a_100_mib_body_is_refused_before_it_is_read(server, pool: asyncpg
     assert json.loads(body)["error"]["code"] == "payload_too_large"
     # answered from the declared length: at most what the socket buffers took before the answer came
     assert sent < 8 * MIB
-    _still_serves(server.url, project)
+    await _still_serves(server.url, project)
 
 
 async def test_a_chunked_body_over_the_limit_is_a_413(server, pool: asyncpg.Pool) -> None:
@@ -112,7 +114,7 @@ async def test_a_chunked_body_over_the_limit_is_a_413(server, pool: asyncpg.Pool
     assert status == 413
     assert json.loads(body)["error"]["code"] == "payload_too_large"
     assert sent < 12 * MIB
-    _still_serves(server.url, project)
+    await _still_serves(server.url, project)
 
 
 async def test_lone_surrogates_are_refused_and_store_nothing(server, pool: asyncpg.Pool) -> None:
@@ -122,14 +124,15 @@ async def test_lone_surrogates_are_refused_and_store_nothing(server, pool: async
     # an escaped lone surrogate, and the same code point as raw (invalid) UTF-8 bytes
     escaped = b'{"title": "bad \\ud800 title", "task_group_id": %d}' % project.group_id
     raw = b'{"title": "bad \xed\xa0\x80 title", "task_group_id": %d}' % project.group_id
-    for body in (escaped, raw):
-        r = httpx.post(url, content=body, headers=headers)
-        assert r.status_code == 400, r.text
-        assert r.json()["error"]["code"] == "bad_request"
-    assert await pool.fetchval("SELECT count(*) FROM tasks WHERE project_id = $1", project.id) == 0
-    # and in a query string
-    r = httpx.get(f"{url}?status=%ED%A0%80", headers=project.headers)
-    assert r.status_code == 422
+    async with httpx.AsyncClient() as c:
+        for body in (escaped, raw):
+            r = await c.post(url, content=body, headers=headers)
+            assert r.status_code == 400, r.text
+            assert r.json()["error"]["code"] == "bad_request"
+        assert await pool.fetchval("SELECT count(*) FROM tasks WHERE project_id = $1", project.id) == 0
+        # and in a query string
+        r = await c.get(f"{url}?status=%ED%A0%80", headers=project.headers)
+        assert r.status_code == 422
     assert "Traceback" not in server.log.read_text()
 
 
@@ -149,7 +152,7 @@ async def test_control_characters_in_header_values_are_a_clean_400(server, pool:
     assert status in (400, 401), (status, body)
     assert value not in body
     assert "server" not in headers
-    _still_serves(server.url, project)
+    await _still_serves(server.url, project)
     assert "Traceback" not in server.log.read_text()
 
 

@@ -7,8 +7,9 @@ import logging
 
 import httpx
 import pytest
+from prometheus_client import REGISTRY
 
-from tests.conftest import Project
+from tests.conftest import Project, make_project
 
 
 def _lines(caplog: pytest.LogCaptureFixture) -> list[dict]:
@@ -63,7 +64,8 @@ async def test_metrics_count_requests_by_route_and_status(client, project: Proje
     assert r.headers["content-type"].startswith("text/plain")
     text = r.text
     assert 'pathpro_http_requests_total{method="GET",route="/api/v1/tasks/{task_id}",status="404"}' in text
-    assert 'pathpro_http_request_duration_seconds_bucket{le="0.005",method="GET",route="/api/v1/tasks/{task_id}",status="404"}' in text
+    assert ('pathpro_http_request_duration_seconds_bucket{le="0.005",method="GET",'
+            'route="/api/v1/tasks/{task_id}",status="404"}') in text
     for name in ("pathpro_rate_limited_total", "pathpro_token_cache_total", "pathpro_redis_fallback_total",
                  "pathpro_db_pool_in_use"):
         assert f"# TYPE {name.removesuffix('_total')}" in text, name
@@ -84,3 +86,20 @@ async def test_metrics_add_up_over_workers(run_server, project: Project) -> None
             [line] = [ln for ln in text.splitlines() if ln.startswith(series)]
             assert float(line.rsplit(" ", 1)[1]) == 20.0
             assert "pathpro_db_pool_in_use 0.0" in text
+
+
+def _sample(name: str, labels: dict[str, str] | None = None) -> float:
+    return REGISTRY.get_sample_value(name, labels or {}) or 0.0
+
+
+async def test_token_cache_and_rate_limit_are_counted(client, pool) -> None:
+    project = await make_project(pool, rate_limit=2)
+    misses, hits = _sample("pathpro_token_cache_total", {"result": "miss"}), \
+        _sample("pathpro_token_cache_total", {"result": "hit"})
+    refused = _sample("pathpro_rate_limited_total")
+    statuses = [(await client.get("/api/v1/task_groups", headers=project.headers)).status_code for _ in range(3)]
+    assert statuses == [200, 200, 429]
+    # the first request fills the cache, the next two are served from it
+    assert _sample("pathpro_token_cache_total", {"result": "miss"}) == misses + 1
+    assert _sample("pathpro_token_cache_total", {"result": "hit"}) == hits + 2
+    assert _sample("pathpro_rate_limited_total") == refused + 1

@@ -138,7 +138,7 @@ async def test_rolling_restart_under_steady_load_loses_no_request(
             assert replica.log.read_text().count("Application shutdown complete.") == 1, replica.log.read_text()[-3000:]
             await asyncio.to_thread(replica.start)
             # back in rotation (nginx tries it again after fail_timeout) before the next one goes
-            await asyncio.to_thread(wait_until, lambda: _served(replica, "/api/v1/tasks/{task_id}") > 0,
+            await asyncio.to_thread(wait_until, lambda r=replica: _served(r, "/api/v1/tasks/{task_id}") > 0,
                                     "traffic on the restarted replica", 20.0, 0.2)
             assert sum(outcomes.values()) > before, "the load stopped during the restart"
     finally:

@@ -117,7 +117,7 @@ class Nginx:
         text = NGINX_CONF.read_text()
         servers = re.findall(r"server api-\d+:8000", text)
         assert len(servers) == len(self.upstream_ports), servers
-        for original, port in zip(servers, self.upstream_ports):
+        for original, port in zip(servers, self.upstream_ports, strict=True):
             text = text.replace(original, f"server 127.0.0.1:{port}", 1)
         text, listens = re.subn(r"listen 8080;", f"listen 127.0.0.1:{self.port};", text)
         assert listens == 1

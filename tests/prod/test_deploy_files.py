@@ -47,6 +47,7 @@ def test_compose_topology() -> None:
     assert migrate["restart"] == "no"
     assert migrate["depends_on"]["postgres"]["condition"] == "service_healthy"
 
+    nginx_address = services["nginx"]["networks"]["default"]["ipv4_address"]
     for name in ("api-1", "api-2", "api-3"):
         api = services[name]
         assert api["build"]["dockerfile"] == "service/deploy/Dockerfile"
@@ -56,6 +57,8 @@ def test_compose_topology() -> None:
         assert "/readyz" in " ".join(api["healthcheck"]["test"])
         assert "ports" not in api, "replicas are reached through nginx only"
         assert api["environment"]["DATABASE_URL"].startswith("postgresql://")
+        # the client's address is taken from X-Forwarded-For only when nginx sent it
+        assert api["environment"]["PATHPRO_TRUSTED_PROXIES"] == nginx_address
 
     nginx = services["nginx"]
     assert [p["target"] for p in nginx["ports"]] == [8080]

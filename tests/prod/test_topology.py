@@ -27,7 +27,8 @@ class Cluster:
 @pytest.fixture(scope="module")
 def cluster(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     folder = tmp_path_factory.mktemp("cluster")
-    env = server_env(settings, PATHPRO_SHUTDOWN_TIMEOUT="10")
+    # as in docker-compose.yml: nginx's address is the one trusted proxy
+    env = server_env(settings, PATHPRO_SHUTDOWN_TIMEOUT="10", PATHPRO_TRUSTED_PROXIES="127.0.0.1")
     replicas = [Replica(free_port(), env, folder / f"replica-{i}.log") for i in range(3)]
     nginx = Nginx(folder / "nginx", [r.port for r in replicas])
     try:

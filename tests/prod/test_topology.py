@@ -182,3 +182,9 @@ async def test_no_replica_up_is_a_json_503(tmp_path) -> None:
     assert r.status_code == 503
     assert r.headers["retry-after"] == "5"
     assert r.json()["error"]["code"] == "service_unavailable"
+
+
+async def test_the_web_pages_are_served_through_the_load_balancer(lb) -> None:
+    r = await lb.get("/login")
+    assert r.status_code == 200
+    assert r.headers["content-type"].startswith("text/html")

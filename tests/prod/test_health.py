@@ -39,3 +39,10 @@ async def test_readyz_is_200_and_degraded_without_redis(settings: Settings) -> N
             r = await c.get("/readyz")
     assert r.status_code == 200
     assert r.json() == {"status": "degraded", "postgres": "ok", "redis": "down"}
+
+
+async def test_probes_are_not_rate_limited(client, project) -> None:
+    # more than a token's default 60 a minute, with and without the project's token
+    for i in range(70):
+        headers = project.headers if i % 2 else {}
+        assert (await client.get("/readyz" if i % 3 else "/healthz", headers=headers)).status_code == 200

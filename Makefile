@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run test lint clean
+.PHONY: install run test lint clean fuzz nginx
 
 install: $(STAMP) /usr/bin/chromium
 
@@ -21,11 +21,23 @@ $(STAMP): pyproject.toml
 run: install
 	$(BIN)/pathpro dev
 
-test: install
+test: install nginx
 	$(BIN)/pytest
 
 lint: install
 	$(BIN)/ruff check service tests
+
+# the topology tests run nginx from Debian's packages (not the system service: a config of their own)
+nginx:
+	@command -v nginx >/dev/null 2>&1 || test -x /usr/sbin/nginx || { \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends nginx-light; \
+	  else echo "nginx is missing: run 'sudo apt-get install nginx-light'" >&2; exit 1; fi; }
+
+# the schemathesis run of `make test`, for ten minutes and many more examples
+fuzz: install
+	PATHPRO_FUZZ_EXAMPLES=$${PATHPRO_FUZZ_EXAMPLES:-300} PATHPRO_FUZZ_SECONDS=$${PATHPRO_FUZZ_SECONDS:-600} \
+	  $(BIN)/pytest tests/prod/test_contract.py
 
 clean:
 	rm -rf $(VENV) .data

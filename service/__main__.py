@@ -191,11 +191,18 @@ def parser() -> argparse.ArgumentParser:
 def serve(host: str, port: int, workers: int = 1) -> None:
     import uvicorn
 
-    uvicorn.run("service.app:app_from_env", factory=True, host=host, port=port, workers=workers,
-                server_header=False, access_log=False, lifespan="on",
-                # the client address comes from the app, which believes X-Forwarded-For only from the
-                # proxies named in PATHPRO_TRUSTED_PROXIES
-                proxy_headers=False)
+    from service.metrics import multiprocess_metrics
+    from service.settings import Settings
+
+    # SIGTERM: uvicorn stops accepting, lets requests in flight finish for up to shutdown_timeout
+    # seconds, then runs the lifespan shutdown that closes the pools
+    with multiprocess_metrics(workers):
+        uvicorn.run("service.app:app_from_env", factory=True, host=host, port=port, workers=workers,
+                    server_header=False, access_log=False, lifespan="on",
+                    # the client address comes from the app, which believes X-Forwarded-For only from the
+                    # proxies named in PATHPRO_TRUSTED_PROXIES
+                    proxy_headers=False,
+                    timeout_graceful_shutdown=Settings.from_env().shutdown_timeout)
 
 
 def dev() -> None:

@@ -13,9 +13,9 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.routing import Match, Route
 
-from service import db, web
+from service import accesslog, db, health, metrics, web
 from service.api import openapi, task_groups, tasks
 from service.errors import ApiError, error_response, http_error
 from service.middleware import ApiAuth, RequestContext
@@ -37,7 +37,19 @@ async def _api_error(request: Request, exc: Exception) -> Response:
 
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
-    return _answer(request, http_error(exc.status_code, exc.headers))
+    headers = exc.headers
+    if exc.status_code == 405:
+        headers = {**(headers or {}), "Allow": _allowed_methods(request)}
+    return _answer(request, http_error(exc.status_code, headers))
+
+
+def _allowed_methods(request: Request) -> str:
+    """Every method the path answers: each method is a Route of its own, so Starlette's Allow names one."""
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        if route.matches(request.scope)[0] is not Match.NONE:
+            methods.update(getattr(route, "methods", None) or ())
+    return ", ".join(sorted(methods))
 
 
 async def _unexpected(request: Request, exc: Exception) -> Response:
@@ -54,7 +66,9 @@ def create_app(settings: Settings) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         app.state.settings = settings
         app.state.pool = await db.create_pool(settings)
-        app.state.redis = redis.from_url(settings.redis_url)
+        # short socket timeouts: a Redis that stops answering costs a request half a second, not a hang
+        app.state.redis = redis.from_url(settings.redis_url, socket_connect_timeout=settings.redis_timeout,
+                                         socket_timeout=settings.redis_timeout)
         app.state.gate = RequestGate(app.state.pool, settings)
         await app.state.gate.start()
         try:
@@ -65,6 +79,9 @@ def create_app(settings: Settings) -> Starlette:
             await app.state.pool.close()
 
     routes = [
+        Route("/healthz", health.healthz, methods=["GET"]),
+        Route("/readyz", health.readyz, methods=["GET"]),
+        Route("/metrics", metrics.metrics, methods=["GET"]),
         Route("/api/v1/openapi.json", openapi.openapi_json, methods=["GET"]),
         Route("/api/v1/tasks", tasks.list_tasks, methods=["GET"]),
         Route("/api/v1/tasks", tasks.create_task, methods=["POST"]),
@@ -77,6 +94,7 @@ def create_app(settings: Settings) -> Starlette:
     return Starlette(
         routes=routes,
         middleware=[
+            Middleware(accesslog.RequestLog),
             Middleware(RequestContext, max_body_bytes=settings.max_body_bytes),
             Middleware(ApiAuth),
         ],
@@ -87,6 +105,7 @@ def create_app(settings: Settings) -> Starlette:
             # server-error layer that logs them as crashes
             asyncpg.PostgresError: _unexpected,
             asyncpg.InterfaceError: _unexpected,
+            asyncpg.exceptions.InternalClientError: _unexpected,
             OSError: _unexpected,
             Exception: _unexpected,
         },
@@ -96,4 +115,5 @@ def create_app(settings: Settings) -> Starlette:
 
 def app_from_env() -> Starlette:
     """The factory `pathpro serve` hands to uvicorn, so every worker reads the same environment."""
+    accesslog.configure()
     return create_app(Settings.from_env())

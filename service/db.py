@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import logging
+from types import TracebackType
+from typing import Any
+
 import asyncpg
+from asyncpg.pool import PoolAcquireContext
 
 from service.errors import ApiError, ServiceUnavailable, ValidationFailed
+from service.metrics import POOL_IN_USE
 from service.settings import Settings
 
 # Foreign keys whose violation means the client named something that is not in its project.
@@ -14,13 +20,78 @@ _FIELD_OF_CONSTRAINT = {
 }
 
 
+class _OneLine(logging.Filter):
+    """asyncpg's pool logs a full traceback each time it fails to reconnect while PostgreSQL is down; one
+    line says as much."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and record.exc_info[1] is not None:
+            exc = record.exc_info[1]
+            record.msg = f"{record.getMessage()}: {type(exc).__name__}: {exc}"
+            record.args = ()
+            record.exc_info = None
+        return True
+
+
+logging.getLogger("asyncpg.pool").addFilter(_OneLine())
+
+
+class _CountedAcquire:
+    """`async with pool.acquire()` that keeps the pool-in-use gauge."""
+
+    def __init__(self, inner: PoolAcquireContext) -> None:
+        self._inner = inner
+
+    async def __aenter__(self) -> Any:
+        conn = await self._inner.__aenter__()
+        POOL_IN_USE.inc()
+        return conn
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        POOL_IN_USE.dec()
+        await self._inner.__aexit__(exc_type, exc, tb)
+
+    def __await__(self) -> Any:
+        return self._inner.__await__()
+
+
+class BoundedPool(asyncpg.Pool):
+    """A pool whose every acquire waits at most `acquire_timeout` for a connection.
+
+    Handlers call pool.fetch() and friends, which acquire without a timeout; bounding it here, in one
+    place, means an exhausted pool (or a PostgreSQL that does not answer) becomes a quick 503 rather than
+    a request that hangs until the client gives up.
+    """
+
+    acquire_timeout: float | None = None
+
+    def acquire(self, *, timeout: float | None = None) -> Any:
+        return _CountedAcquire(super().acquire(timeout=self.acquire_timeout if timeout is None else timeout))
+
+
 async def create_pool(settings: Settings) -> asyncpg.Pool:
-    return await asyncpg.create_pool(
+    pool = BoundedPool(
         settings.database_url,
         min_size=settings.db_pool_min,
         max_size=settings.db_pool_max,
-        server_settings={"application_name": "pathpro", "timezone": "UTC"},
+        max_queries=50_000,
+        max_inactive_connection_lifetime=300.0,
+        connection_class=asyncpg.Connection,
+        record_class=asyncpg.Record,
+        loop=None,
+        timeout=settings.db_connect_timeout,
+        server_settings={
+            "application_name": "pathpro",
+            "timezone": "UTC",
+            "statement_timeout": str(settings.db_statement_timeout_ms),
+            # a transaction left open by a stuck client must not hold locks for ever
+            "idle_in_transaction_session_timeout": str(max(settings.db_statement_timeout_ms * 2, 10_000)),
+        },
     )
+    pool.acquire_timeout = settings.db_acquire_timeout
+    await pool
+    return pool
 
 
 def translate(exc: Exception) -> ApiError | None:
@@ -30,7 +101,16 @@ def translate(exc: Exception) -> ApiError | None:
         if field:
             return ValidationFailed(fields={field[0]: field[1]})
         return None
-    if isinstance(exc, (OSError, asyncpg.InterfaceError, asyncpg.CannotConnectNowError,
-                        asyncpg.ConnectionDoesNotExistError, asyncpg.TooManyConnectionsError)):
+    if isinstance(exc, TimeoutError):
+        # no pool connection came free in time (TimeoutError is an OSError: test it first)
+        return ServiceUnavailable("The service is busy. Retry shortly.", headers={"Retry-After": "1"})
+    if isinstance(exc, asyncpg.QueryCanceledError):
+        return ServiceUnavailable("The request took too long. Retry shortly.", headers={"Retry-After": "1"})
+    # InternalClientError: a pooled connection the server has just cut off (it shuts down) is handed out
+    # before asyncpg sees the socket close; the next acquire gets a fresh connection
+    if isinstance(exc, (OSError, asyncpg.InterfaceError, asyncpg.PostgresConnectionError,
+                        asyncpg.exceptions.OperatorInterventionError, asyncpg.TooManyConnectionsError,
+                        asyncpg.exceptions.InternalClientError)):
+        # PostgreSQL is down, restarting or refusing connections
         return ServiceUnavailable(headers={"Retry-After": "5"})
     return None

@@ -13,6 +13,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.db import translate
 from service.errors import ApiError, PayloadTooLarge, RateLimited, error_response
+from service.metrics import RATE_LIMITED
 from service.requestgate import RequestGate
 
 _SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
@@ -105,6 +106,7 @@ class ApiAuth:
             await send(message)
 
         if not admission.decision.allowed:
+            RATE_LIMITED.inc()
             await error_response(RateLimited())(scope, receive, send_with_limit)
             return
         await self.app(scope, receive, send_with_limit)

@@ -63,6 +63,10 @@ def build(
         if info is None:
             errors[key] = "This field is read-only." if key in read_only else "Unknown field."
             continue
+        if isinstance(raw, float) and raw.is_integer():
+            # JSON has one number type: 3.0 is the integer 3 (JSON Schema agrees), and a string or
+            # enum field still refuses it below
+            raw = int(raw)
         try:
             value = msgspec.convert(raw, type=info.type)
         except msgspec.ValidationError as exc:

@@ -25,6 +25,7 @@ from starlette.types import Scope
 
 from service import ratelimit, tokencache, tokens
 from service.errors import ApiError, RateLimited, Unauthorized
+from service.metrics import REDIS_FALLBACK, TOKEN_CACHE
 from service.ratelimit import Decision, LocalWindow
 from service.settings import Settings
 from service.tokencache import LAST_USED_GATE_SECONDS, UNKNOWN, WINDOW_US
@@ -157,9 +158,12 @@ class RequestGate:
         if status == b"ok":
             admitted = self._admitted(reply)
             if admitted is not None:
+                TOKEN_CACHE.labels("hit").inc()
                 return admitted
         elif status == b"unknown":
+            TOKEN_CACHE.labels("hit").inc()
             raise await self._failure(address)
+        TOKEN_CACHE.labels("miss").inc()
         # a miss, or a garbled entry (never a pass): PostgreSQL decides, unless this address is spraying
         await self._refuse_if_spraying(address)
         record = await tokens.lookup(self.pool, token_digest)
@@ -196,6 +200,7 @@ class RequestGate:
 
     async def _through_postgres(self, token_digest: bytes, address: str) -> Admission:
         self.counters.fallback_requests += 1
+        REDIS_FALLBACK.inc()
         if not self.local.hit(f"a:{address}", self.settings.auth_failure_limit, add=False).allowed:
             raise self._local_failure(address)
         record = await tokens.lookup(self.pool, token_digest)

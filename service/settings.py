@@ -11,16 +11,6 @@ ROOT = Path(__file__).resolve().parent.parent
 MIGRATIONS_DIR = Path(os.environ.get("PATHPRO_MIGRATIONS_DIR", ROOT / "sql" / "migrations"))
 
 
-def _float(name: str, default: float) -> float:
-    raw = os.environ.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        return float(raw)
-    except ValueError:
-        raise SystemExit(f"{name} must be a number, got {raw!r}") from None
-
-
 def _networks(name: str) -> tuple[str, ...]:
     specs = tuple(p.strip() for p in os.environ.get(name, "").split(",") if p.strip())
     for spec in specs:
@@ -39,6 +29,19 @@ def _int(name: str, default: int) -> int:
         return int(raw)
     except ValueError:
         raise SystemExit(f"{name} must be an integer, got {raw!r}") from None
+
+
+def _float(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SystemExit(f"{name} must be a number, got {raw!r}") from None
+    if not value > 0:
+        raise SystemExit(f"{name} must be positive, got {raw!r}")
+    return value
 
 
 @dataclass(frozen=True)
@@ -64,6 +67,14 @@ class Settings:
     redis_retry_interval: float = 1.0
     # how often each replica applies revocations that could not reach Redis when they were made
     outbox_sweep_interval: float = 5.0
+    # how long a request waits for a free pool connection before it gets a 503 (seconds)
+    db_acquire_timeout: float = 2.0
+    # PostgreSQL cancels any statement running longer than this (milliseconds)
+    db_statement_timeout_ms: int = 5000
+    # how long opening one PostgreSQL connection may take (seconds)
+    db_connect_timeout: float = 3.0
+    # SIGTERM: how long requests in flight may take to finish before the process exits anyway (seconds)
+    shutdown_timeout: float = 20.0
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -85,4 +96,8 @@ class Settings:
             redis_timeout=_float("PATHPRO_REDIS_TIMEOUT", 0.5),
             redis_retry_interval=_float("PATHPRO_REDIS_RETRY_INTERVAL", 1.0),
             outbox_sweep_interval=_float("PATHPRO_OUTBOX_SWEEP_INTERVAL", 5.0),
+            db_acquire_timeout=_float("PATHPRO_DB_ACQUIRE_TIMEOUT", 2.0),
+            db_statement_timeout_ms=_int("PATHPRO_DB_STATEMENT_TIMEOUT_MS", 5000),
+            db_connect_timeout=_float("PATHPRO_DB_CONNECT_TIMEOUT", 3.0),
+            shutdown_timeout=_float("PATHPRO_SHUTDOWN_TIMEOUT", 20.0),
         )

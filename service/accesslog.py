@@ -1,0 +1,118 @@
+"""One JSON log line and the request metrics for every HTTP request (pure ASGI, like service/middleware.py).
+
+Being outermost, it also answers a request that the server cancels at the end of a graceful shutdown.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+import msgspec
+from starlette.routing import Match
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from service.errors import ServiceUnavailable, error_response
+from service.metrics import LATENCY, REQUESTS
+
+log = logging.getLogger("pathpro.access")
+
+# Probes and scrapes arrive every few seconds from machines, not customers: counted, never logged.
+_QUIET = frozenset({"/healthz", "/readyz", "/metrics"})
+_encoder = msgspec.json.Encoder()
+
+
+def configure() -> None:
+    """Send access lines to stderr as they are (each is already JSON); once per process."""
+    if not log.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        log.addHandler(handler)
+        log.setLevel(logging.INFO)
+        log.propagate = False
+
+
+async def _unavailable(scope: Scope, receive: Receive, send: Send) -> None:
+    response = error_response(ServiceUnavailable("The server is shutting down. Retry shortly.",
+                                                 headers={"Retry-After": "1", "Connection": "close"}))
+    request_id = (scope.get("state") or {}).get("request_id")
+    if request_id:
+        response.headers["X-Request-Id"] = request_id
+    await response(scope, receive, send)
+
+
+def _route(scope: Scope) -> str:
+    # the template, not the path: /api/v1/tasks/{task_id} is one series whatever the id, and a
+    # fuzzer's random paths all land on one "unmatched" series
+    route = scope.get("route")
+    if route is None:
+        # refused before routing (401, 413, 429): find the route it would have reached
+        app = scope.get("app")
+        for candidate in getattr(getattr(app, "router", None), "routes", ()):
+            if candidate.matches(scope)[0] is not Match.NONE:
+                route = candidate
+                break
+    path = getattr(route, "path", None)
+    return path if isinstance(path, str) else "unmatched"
+
+
+class RequestLog:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        status = 500
+        started = False
+
+        async def send_and_watch(message: Message) -> None:
+            nonlocal status, started
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_and_watch)
+        except asyncio.CancelledError:
+            if started:
+                raise
+            # The server cancels what is still running when the graceful-shutdown timeout runs out. The
+            # transaction was rolled back with the cancelled task, so the client may safely try again
+            # (on another replica): say so in JSON rather than the server's plain-text 500.
+            status = 503
+            await _unavailable(scope, receive, send)
+        finally:
+            # an exception escaping here becomes the server's 500, so 500 is what gets recorded
+            self._record(scope, status, time.perf_counter() - start)
+
+    def _record(self, scope: Scope, status: int, seconds: float) -> None:
+        route = _route(scope)
+        method: str = scope["method"]
+        labels = (method, route, str(status))
+        REQUESTS.labels(*labels).inc()
+        LATENCY.labels(*labels).observe(seconds)
+        if scope.get("path") in _QUIET:
+            return
+        state: dict[str, Any] = scope.get("state") or {}
+        token = state.get("token")
+        line = {
+            "ts": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            "event": "request",
+            "request_id": state.get("request_id"),
+            "method": method,
+            "route": route,
+            "status": status,
+            "duration_ms": round(seconds * 1000, 2),
+            # the token's id, never the token
+            "token_id": getattr(token, "token_id", None),
+            "project_id": getattr(token, "project_id", None),
+        }
+        log.info(_encoder.encode(line).decode())

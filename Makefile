@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run test lint clean
+.PHONY: install run test lint clean bench wrk
 
 install: $(STAMP)
 
@@ -17,8 +17,16 @@ $(STAMP): pyproject.toml
 run: install
 	$(BIN)/pathpro dev
 
-test: install
+test: install wrk
 	$(BIN)/pytest
+
+# The load generator of the benchmark (and of its smoke run in the suite), from Debian's packages.
+wrk:
+	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq -o DPkg::Lock::Timeout=300 wrk)
+
+# Not part of `make test`: minutes of load; writes its table into tests/bench/BENCHMARKS.md.
+bench: install wrk
+	$(BIN)/python -m tests.bench.run
 
 clean:
 	rm -rf $(VENV) .data

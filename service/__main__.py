@@ -150,8 +150,10 @@ def parser() -> argparse.ArgumentParser:
 def serve(host: str, port: int, workers: int = 1) -> None:
     import uvicorn
 
+    # uvloop and httptools (both in uvicorn[standard]) are named, not left to auto-detection, so a
+    # missing one fails at start instead of silently serving on the slower pure-Python loop and parser.
     uvicorn.run("service.app:app_from_env", factory=True, host=host, port=port, workers=workers,
-                server_header=False, access_log=False, lifespan="on")
+                server_header=False, access_log=False, lifespan="on", loop="uvloop", http="httptools")
 
 
 def dev() -> None:

@@ -20,7 +20,18 @@ async def create_pool(settings: Settings) -> asyncpg.Pool:
         min_size=settings.db_pool_min,
         max_size=settings.db_pool_max,
         server_settings={"application_name": "pathpro", "timezone": "UTC"},
+        reset=_keep_session,
     )
+
+
+async def _keep_session(conn: asyncpg.Connection) -> None:
+    """Hand a released connection back as it is.
+
+    asyncpg's default reset sends `RESET ALL; UNLISTEN *; CLOSE ALL; pg_advisory_unlock_all()` on every
+    release: a second round trip for every one-statement request. The service never changes session
+    state on pooled connections (no SET, LISTEN, cursors or session advisory locks), and asyncpg still
+    rolls back a transaction left open before calling this.
+    """
 
 
 def translate(exc: Exception) -> ApiError | None:

@@ -145,3 +145,16 @@ async def test_bad_cursors_are_422_naming_cursor(client, project: Project) -> No
     assert set(r.json()["error"]["fields"]) == {"cursor"}
     r = await client.get(f"/api/v1/tasks?cursor={good}", headers=project.headers)
     assert r.status_code == 200 and r.json()["meta"]["total"] == 1
+
+
+async def test_both_page_shapes_match_the_openapi_document(client, pool, project: Project) -> None:
+    import jsonschema
+
+    document = (await client.get("/api/v1/openapi.json")).json()
+    get = document["paths"]["/api/v1/tasks"]["get"]
+    assert "cursor" in [p["name"] for p in get["parameters"]] and "Link" in get["responses"]["200"]["headers"]
+    await _seed(pool, project, 3)
+    first = await client.get("/api/v1/tasks?per_page=2", headers=project.headers)
+    second = await client.get(first.headers["link"].split(";")[0].strip("<>"), headers=project.headers)
+    for body, shape in ((first.json(), "TaskPage"), (second.json(), "TaskCursorPage")):
+        jsonschema.validate(body, {"$ref": f"#/components/schemas/{shape}", "components": document["components"]})

@@ -34,7 +34,8 @@ async def counted(settings: Settings) -> AsyncIterator[tuple[httpx.AsyncClient, 
                 yield client, counter
 
 
-async def _round_trips(client: httpx.AsyncClient, counter: Any, project: Project, path: str, status: int) -> float:
+async def _round_trips(client: httpx.AsyncClient, counter: Any, project: Project, path: str,
+                      status: int) -> float:
     for _ in range(2):  # warm: prepare the statements, learn the types
         assert (await client.get(path, headers=project.headers)).status_code == status
     before = counter.round_trips

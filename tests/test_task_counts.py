@@ -50,7 +50,8 @@ class World:
         self.groups, self.members = groups, members
 
     async def tasks(self) -> list[int]:
-        rows = await self.pool.fetch("SELECT id FROM tasks WHERE project_id = $1 ORDER BY id", self.project.id)
+        rows = await self.pool.fetch("SELECT id FROM tasks WHERE project_id = $1 ORDER BY id",
+                                     self.project.id)
         return [r["id"] for r in rows]
 
     def assignee(self, index: int) -> int | None:
@@ -92,7 +93,8 @@ class World:
         elif kind == "delete":
             ids = await self.tasks()
             if ids:
-                await self.client.delete(f"/api/v1/tasks/{ids[op[1] % len(ids)]}", headers=self.project.headers)
+                await self.client.delete(f"/api/v1/tasks/{ids[op[1] % len(ids)]}",
+                                         headers=self.project.headers)
         elif kind == "leave":
             await self.pool.execute("DELETE FROM memberships WHERE project_id = $1 AND user_id = $2",
                                     self.project.id, self.members[op[1] % MEMBERS])
@@ -117,8 +119,9 @@ async def _world(pool: asyncpg.Pool, client: httpx.AsyncClient) -> World:
     for i in range(MEMBERS):
         user = await pool.fetchval("INSERT INTO users (email, name) VALUES ($1, 'M') RETURNING id",
                                    f"m{i}-{project.slug}@example.com")
-        await pool.execute("INSERT INTO memberships (project_id, user_id, role) VALUES ($1, $2, 'team_member')",
-                           project.id, user)
+        await pool.execute(
+            "INSERT INTO memberships (project_id, user_id, role) VALUES ($1, $2, 'team_member')",
+            project.id, user)
         members.append(user)
     return World(pool, client, project, groups, members)
 
@@ -145,7 +148,8 @@ async def _assert_counters_match_rows(world: World) -> None:
         r = await world.client.get(f"/api/v1/tasks?{q}", headers=world.project.headers)
         key, _, value = q.partition("=")
         expected = sum(n for k, n in rows.items()
-                       if (key != "task_group_id" or k[0] == int(value)) and (key != "status" or k[1] == value)
+                       if (key != "task_group_id" or k[0] == int(value))
+                       and (key != "status" or k[1] == value)
                        and (key != "assigned_to" or k[2] == int(value)))
         assert r.json()["meta"]["total"] == expected, q
 

@@ -14,7 +14,8 @@ from tests.conftest import Project, make_project
 
 _INSERT = """
 INSERT INTO tasks (project_id, task_group_id, title, status, position, created_at)
-SELECT $1, $2, 'Task ' || i, (enum_range(NULL::task_status))[1 + i % 4], $3 + i, $4::timestamptz + (i / 3) * interval '1 ms'
+SELECT $1, $2, 'Task ' || i, (enum_range(NULL::task_status))[1 + i % 4], $3 + i,
+       $4::timestamptz + (i / 3) * interval '1 ms'
   FROM generate_series(0, $5 - 1) AS i
 RETURNING id"""
 
@@ -157,4 +158,5 @@ async def test_both_page_shapes_match_the_openapi_document(client, pool, project
     first = await client.get("/api/v1/tasks?per_page=2", headers=project.headers)
     second = await client.get(first.headers["link"].split(";")[0].strip("<>"), headers=project.headers)
     for body, shape in ((first.json(), "TaskPage"), (second.json(), "TaskCursorPage")):
-        jsonschema.validate(body, {"$ref": f"#/components/schemas/{shape}", "components": document["components"]})
+        schema = {"$ref": f"#/components/schemas/{shape}", "components": document["components"]}
+        jsonschema.validate(body, schema)

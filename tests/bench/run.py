@@ -399,7 +399,8 @@ def table(rows: list[Row], growth: list[tuple[str, float, float]], memory: tuple
         ratio = large / small
         lines.append(
             f"| {label}: p50 at {mode.sizes[-1]:,} tasks / at {mode.sizes[0]:,} | 2 | | {large:.2f} / "
-            f"{small:.2f} | | | | {ratio:.2f} | <= {GROWTH_TARGET:g}x | {_fmt_verdict(ratio <= GROWTH_TARGET)} |"
+            f"{small:.2f} | | | | {ratio:.2f} | <= {GROWTH_TARGET:g}x | "
+            f"{_fmt_verdict(ratio <= GROWTH_TARGET)} |"
         )
     short, long_, n_short, n_long = memory
     ratio = long_ / short
@@ -527,10 +528,11 @@ def run(mode: Mode, out: Path, command: str) -> str:
         result = table([rows[(ep.key, w)] for ep in eps for w in mode.workers], growth,
                        (rss_short, rss_long, short, long_), mode)
 
+    elapsed = int((dt.datetime.now(dt.UTC) - started).total_seconds())
     shared = (f"Load average when the run began: {load_before:.2f}"
               + (" (other work was using the CPU: the box was shared)" if load_before > 0.5 else "") + ".")
     report = "\n".join([
-        f"Run of {started:%Y-%m-%d %H:%M} UTC, {time.strftime('%M:%S', time.gmtime((dt.datetime.now(dt.UTC) - started).seconds))} long.",
+        f"Run of {started:%Y-%m-%d %H:%M} UTC, {elapsed // 60} min {elapsed % 60} s long.",
         "",
         f"- Machine: {machine()}.",
         f"- Command: `{command}`.",

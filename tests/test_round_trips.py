@@ -8,6 +8,7 @@ exist is refused before any query), so the count stays the list's alone whatever
 
 from __future__ import annotations
 
+import statistics
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from typing import Any
@@ -36,18 +37,25 @@ async def counted(settings: Settings) -> AsyncIterator[tuple[httpx.AsyncClient, 
 
 async def _round_trips(client: httpx.AsyncClient, counter: Any, project: Project, path: str,
                       status: int) -> float:
+    """The median of the round trips of REQUESTS requests, each counted on its own.
+
+    The median, so that work the service does beside requests (a once-a-minute write of a token's last
+    use, a periodic sweep) cannot be charged to the request it happened to run next to.
+    """
     for _ in range(2):  # warm: prepare the statements, learn the types
         assert (await client.get(path, headers=project.headers)).status_code == status
-    before = counter.round_trips
+    counts = []
     for _ in range(REQUESTS):
+        before = counter.round_trips
         r = await client.get(path, headers=project.headers)
         assert r.status_code == status, r.text
-    return (counter.round_trips - before) / REQUESTS
+        counts.append(counter.round_trips - before)
+    return statistics.median(counts)
 
 
 async def test_a_list_page_with_its_total_is_one_round_trip(counted, pool) -> None:
     client, counter = counted
-    project = await make_project(pool)
+    project = await make_project(pool, rate_limit=100_000)  # many requests, never limited
     for i in range(30):
         r = await client.post("/api/v1/tasks", headers=project.headers,
                               json={"title": f"Task {i}", "task_group_id": project.group_id,

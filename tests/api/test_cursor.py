@@ -8,6 +8,7 @@ from typing import Any
 
 import asyncpg
 import httpx
+import pytest
 
 from service.api import cursor
 from tests.conftest import Project, make_project
@@ -18,6 +19,12 @@ SELECT $1, $2, 'Task ' || i, (enum_range(NULL::task_status))[1 + i % 4], $3 + i,
        $4::timestamptz + (i / 3) * interval '1 ms'
   FROM generate_series(0, $5 - 1) AS i
 RETURNING id"""
+
+
+@pytest.fixture
+async def project(pool: asyncpg.Pool) -> Project:
+    """A project whose token's limit these tests never reach: some walk pages while adding tasks."""
+    return await make_project(pool, rate_limit=100_000)
 
 
 async def _seed(pool: asyncpg.Pool, project: Project, n: int, first_position: int = 1) -> list[int]:

@@ -448,7 +448,9 @@ def run(mode: Mode, out: Path, command: str) -> str:
         prefix = f"pathpro-bench-{uuid.uuid4().hex[:12]}:"
         stack.callback(_drop_keys, redis_url, prefix)
         env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": redis_url,
-               "PATHPRO_REDIS_PREFIX": prefix}
+               "PATHPRO_REDIS_PREFIX": prefix,
+               # the 401 row measures refusing garbage, not the per-address limit on failed attempts
+               "PATHPRO_AUTH_FAILURE_LIMIT": str(RATE_LIMIT)}
 
         projects: dict[int, Seeded] = {}
         for size in sorted({mode.main_size, *mode.sizes}):

@@ -199,6 +199,9 @@ def serve(host: str, port: int, workers: int = 1) -> None:
     with multiprocess_metrics(workers):
         uvicorn.run("service.app:app_from_env", factory=True, host=host, port=port, workers=workers,
                     server_header=False, access_log=False, lifespan="on",
+                    # uvloop and httptools (both in uvicorn[standard]) are named, not auto-detected, so a
+                    # missing one fails at start instead of silently serving on the slower pure-Python pair
+                    loop="uvloop", http="httptools",
                     # the client address comes from the app, which believes X-Forwarded-For only from the
                     # proxies named in PATHPRO_TRUSTED_PROXIES
                     proxy_headers=False,

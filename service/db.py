@@ -88,10 +88,21 @@ async def create_pool(settings: Settings) -> asyncpg.Pool:
             # a transaction left open by a stuck client must not hold locks for ever
             "idle_in_transaction_session_timeout": str(max(settings.db_statement_timeout_ms * 2, 10_000)),
         },
+        reset=_keep_session,
     )
     pool.acquire_timeout = settings.db_acquire_timeout
     await pool
     return pool
+
+
+async def _keep_session(conn: asyncpg.Connection) -> None:
+    """Hand a released connection back as it is.
+
+    asyncpg's default reset sends `RESET ALL; UNLISTEN *; CLOSE ALL; pg_advisory_unlock_all()` on every
+    release: a second round trip for every one-statement request. The service never changes session
+    state on pooled connections (no SET, LISTEN, cursors or session advisory locks), and asyncpg still
+    rolls back a transaction left open before calling this.
+    """
 
 
 def translate(exc: Exception) -> ApiError | None:

@@ -12,7 +12,17 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from service.api.task_groups import TaskGroupList
-from service.api.tasks import MAX_PER_PAGE, PER_PAGE, STATUSES, One, OneDetail, TaskCreate, TaskPage, TaskUpdate
+from service.api.tasks import (
+    MAX_PER_PAGE,
+    PER_PAGE,
+    STATUSES,
+    One,
+    OneDetail,
+    TaskCreate,
+    TaskCursorPage,
+    TaskPage,
+    TaskUpdate,
+)
 from service.errors import ErrorEnvelope
 from service.payload import MAX_INT
 
@@ -98,7 +108,7 @@ def _body(ref: str) -> dict[str, Any]:
 
 def build_document() -> dict[str, Any]:
     _, components = msgspec.json.schema_components(
-        [TaskCreate, TaskUpdate, One, OneDetail, TaskPage, TaskGroupList, ErrorEnvelope],
+        [TaskCreate, TaskUpdate, One, OneDetail, TaskPage, TaskCursorPage, TaskGroupList, ErrorEnvelope],
         ref_template="#/components/schemas/{name}",
     )
     components["Error"] = components.pop("ErrorEnvelope")
@@ -139,9 +149,26 @@ def build_document() -> dict[str, Any]:
                          "description": "Only tasks with this status.",
                          "schema": {"type": "string", "enum": list(STATUSES)}},
                         _int_param("assigned_to", "query", "Only tasks assigned to this user."),
+                        {"name": "cursor", "in": "query", "required": False,
+                         "description": "Instead of page: the page after this position, as given by "
+                                        "meta.next_cursor or the Link header. Costs the same at any depth; "
+                                        "paging by cursor neither skips nor repeats a task while tasks are "
+                                        "added. Not together with page.",
+                         "schema": {"type": "string"}},
                     ],
-                    "responses": {"200": _ok("TaskPage", "A page of tasks."), "401": _UNAUTHORIZED,
-                                  "422": _INVALID, "503": _UNAVAILABLE},
+                    "responses": {
+                        "200": {
+                            # Link is described here rather than under "headers": it is absent on the
+                            # last page, and documented headers are read as always present
+                            "description": "A page of tasks: TaskPage when asked by page (or neither), "
+                                           "TaskCursorPage when asked by cursor. When more tasks follow, "
+                                           'a Link header gives the next page by cursor: <url>; rel="next".',
+                            "content": {"application/json": {"schema": {"oneOf": [
+                                {"$ref": "#/components/schemas/TaskPage"},
+                                {"$ref": "#/components/schemas/TaskCursorPage"},
+                            ]}}},
+                        },
+                        "401": _UNAUTHORIZED, "422": _INVALID, "503": _UNAVAILABLE},
                 },
                 "post": {
                     "operationId": "createTask",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, Literal, TypeVar
+from urllib.parse import urlencode
 
 import asyncpg
 import msgspec
@@ -11,6 +12,7 @@ from msgspec import UNSET, Meta, UnsetType
 from starlette.requests import Request
 from starlette.responses import Response
 
+from service.api import cursor
 from service.errors import NotFound, ServiceUnavailable, ValidationFailed
 from service.payload import MAX_INT, build, json_object, query_int
 
@@ -83,6 +85,19 @@ class TaskPage(msgspec.Struct):
     meta: PageMeta
 
 
+class CursorMeta(msgspec.Struct):
+    per_page: int
+    total: int
+    next_cursor: str | None
+
+
+class TaskCursorPage(msgspec.Struct):
+    """A page asked for with `cursor`: no page numbers, the cursor of the next page instead."""
+
+    data: list[Task]
+    meta: CursorMeta
+
+
 class One(msgspec.Struct):
     data: Task
 
@@ -94,8 +109,8 @@ class OneDetail(msgspec.Struct):
 _encoder = msgspec.json.Encoder()
 
 
-def _json(body: msgspec.Struct, status: int = 200) -> Response:
-    return Response(_encoder.encode(body), status_code=status, media_type="application/json")
+def _json(body: msgspec.Struct, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(_encoder.encode(body), status_code=status, headers=headers, media_type="application/json")
 
 
 # Timestamps leave as the doc shows them: UTC, seconds precision, with Z.
@@ -117,7 +132,10 @@ _COUNT_FILTERS = {
     "status": "c.status = ${}::task_status",
     "assigned_to": "c.assignee_key = ${}",
 }
+# After a cursor: the tasks strictly older in the list's order, a range scan of the same index.
+_AFTER_CURSOR = " AND (t.created_at, t.id) < (${}, ${})"
 # The page and its exact total in one round trip; the total sums the counters kept by a trigger.
+# The page has one task more than asked for when there is a next page.
 _LIST_SQL = """
 SELECT c.total, p.*
   FROM (SELECT coalesce(sum(c.n), 0)::bigint AS total FROM task_counts c
@@ -231,22 +249,45 @@ async def list_tasks(request: Request) -> Response:
             filters["status"] = status
         else:
             errors["status"] = f"Must be one of: {', '.join(STATUSES)}."
+    raw_cursor = params.get("cursor")
+    after = None
+    if raw_cursor is not None:
+        after = cursor.decode(raw_cursor)
+        if after is None:
+            errors["cursor"] = "Not a cursor from this API: use meta.next_cursor or the Link header as given."
+        elif "page" in params:
+            errors["cursor"] = "Send either cursor or page, not both."
     if errors:
         raise ValidationFailed(fields=errors)
 
-    args: list[Any] = [_project(request), per_page, (page - 1) * per_page]
+    offset = 0 if after else (page - 1) * per_page
+    args: list[Any] = [_project(request), per_page + 1, offset]
     task_where, count_where = "", ""
     for name, value in filters.items():
         args.append(value)
         task_where += " AND " + _TASK_FILTERS[name].format(len(args))
         count_where += " AND " + _COUNT_FILTERS[name].format(len(args))
+    if after:
+        args.extend(after)
+        task_where += _AFTER_CURSOR.format(len(args) - 1, len(args))
     sql = _LIST_SQL.format(columns=_COLUMNS, task_where=task_where, count_where=count_where)
     rows = await request.app.state.pool.fetch(sql, *args)
 
     total = rows[0]["total"]
-    data = [Task(*row[1:10]) for row in rows if row["id"] is not None]
+    data = [Task(*row[1:10]) for row in rows[:per_page] if row["id"] is not None]
+    # the row past the page only says that there is more: the cursor names the page's last task
+    more = len(rows) > per_page
+    next_cursor = cursor.encode(rows[per_page - 1]["sort_at"], data[-1].id) if more else None
+    headers = {"Link": _next_link(filters, per_page, next_cursor)} if next_cursor else None
+    if after is not None:
+        return _json(TaskCursorPage(data, CursorMeta(per_page, total, next_cursor)), headers=headers)
     last_page = max(1, -(-total // per_page))
-    return _json(TaskPage(data, PageMeta(page, last_page, per_page, total)))
+    return _json(TaskPage(data, PageMeta(page, last_page, per_page, total)), headers=headers)
+
+
+def _next_link(filters: dict[str, Any], per_page: int, next_cursor: str) -> str:
+    query = urlencode({**filters, "per_page": per_page, "cursor": next_cursor})
+    return f'</api/v1/tasks?{query}>; rel="next"'
 
 
 async def get_task(request: Request) -> Response:

@@ -113,3 +113,16 @@ def client_address(scope: Scope, trusted: tuple[Network, ...]) -> str:
             except ValueError:
                 return peer
     return peer
+
+
+def forwarded_https(scope: Scope, trusted: tuple[Network, ...]) -> bool:
+    """Whether the client reached us over HTTPS: our own scheme, or a trusted proxy's X-Forwarded-Proto."""
+    if scope.get("scheme") == "https":
+        return True
+    client = scope.get("client")
+    if not trusted or not client or not _in(client[0], trusted):
+        return False
+    proto = [v for k, v in scope["headers"] if k == b"x-forwarded-proto"]
+    # the proxy nearest us wrote the last value
+    return bool(proto) and proto[-1].split(b",")[-1].strip().lower() == b"https"
+

@@ -117,19 +117,27 @@ class TokenListing:
     revoked_at: datetime | None
 
 
-_LIST_SQL = """
-SELECT id, name, mode::text AS mode, last_four, created_at, last_used_at, revoked_at
+_LISTING_COLUMNS = "id, name, mode::text AS mode, last_four, created_at, last_used_at, revoked_at"
+_LIST_SQL = f"""
+SELECT {_LISTING_COLUMNS}
   FROM api_tokens WHERE project_id = $1
  ORDER BY created_at DESC, id DESC"""
+_FIND_SQL = f"SELECT {_LISTING_COLUMNS} FROM api_tokens WHERE project_id = $1 AND id = $2"
+
+
+def _listing(r: asyncpg.Record) -> TokenListing:
+    return TokenListing(r["id"], r["name"], mask(r["mode"], r["last_four"]), r["created_at"],
+                        r["last_used_at"], r["revoked_at"])
 
 
 async def list_for_project(conn: asyncpg.Connection | asyncpg.Pool, project_id: int) -> list[TokenListing]:
-    rows = await conn.fetch(_LIST_SQL, project_id)
-    return [
-        TokenListing(r["id"], r["name"], mask(r["mode"], r["last_four"]), r["created_at"],
-                     r["last_used_at"], r["revoked_at"])
-        for r in rows
-    ]
+    return [_listing(r) for r in await conn.fetch(_LIST_SQL, project_id)]
+
+
+async def find(conn: asyncpg.Connection | asyncpg.Pool, project_id: int, token_id: int) -> TokenListing | None:
+    """One token of the project, or None; a project's token list has no size limit, so it is not scanned."""
+    row = await conn.fetchrow(_FIND_SQL, project_id, token_id)
+    return _listing(row) if row is not None else None
 
 
 _REVOKE_SQL = """

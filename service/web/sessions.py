@@ -19,13 +19,17 @@ from redis.exceptions import RedisError
 from starlette.requests import Request
 from starlette.responses import Response
 
-from service.errors import ServiceUnavailable
+from service import ratelimit
+from service.errors import ApiError, ServiceUnavailable
 
 COOKIE = "pathpro_session"
 ANONYMOUS_TTL = 30 * 60  # a session that only carries a sign-in form's CSRF token
 IDLE_TTL = 12 * 3600  # signed in: ends after this long without a request
 MAX_AGE = 7 * 24 * 3600  # signed in: ends this long after sign-in, however active
 ONCE_TTL = 5 * 60  # a value shown once (a new token) waits this long for the page that shows it
+# Anonymous sessions are made for anyone who asks for the sign-in form, so a client that drops its cookie
+# each time could fill Redis with them: an address may start this many per ANONYMOUS_TTL.
+ANONYMOUS_PER_ADDRESS = 300
 
 _SID = re.compile(r"[A-Za-z0-9_-]{43}")  # secrets.token_urlsafe(32)
 
@@ -85,13 +89,39 @@ async def load(request: Request) -> Current | None:
     return Current(sid, data)
 
 
+class TooManySessions(ApiError):
+    status = 429
+    code = "too_many_sessions"
+    message = "Too many sign-in forms requested from this address. Keep the cookie, or wait and try again."
+    default_headers = {"Retry-After": str(ANONYMOUS_TTL)}
+
+
 async def start(request: Request, data: Session) -> Current:
     """Store a session under a new id; the caller sets the cookie."""
     sid = secrets.token_urlsafe(32)
-    ttl = IDLE_TTL if data.user_id is not None else ANONYMOUS_TTL
+    r = request.app.state.redis
+    prefix: str = request.app.state.settings.redis_prefix
     with _redis_errors():
-        await request.app.state.redis.set(_key(request, "session", sid), _encoder.encode(data), ex=ttl)
+        if data.user_id is None:
+            counter = f"{prefix}anonymous:{client_address(request)}"
+            pipe = r.pipeline(transaction=True)
+            pipe.incr(counter)
+            pipe.expire(counter, ANONYMOUS_TTL, nx=True)
+            started, _ = await pipe.execute()
+            if int(started) > ANONYMOUS_PER_ADDRESS:
+                raise TooManySessions()
+        ttl = IDLE_TTL if data.user_id is not None else ANONYMOUS_TTL
+        await r.set(_key(request, "session", sid), _encoder.encode(data), ex=ttl)
     return Current(sid, data)
+
+
+def _https(request: Request) -> bool:
+    return ratelimit.forwarded_https(request.scope, request.app.state.gate.trusted)
+
+
+def client_address(request: Request) -> str:
+    """The visitor's address, believing X-Forwarded-For only from the configured trusted proxies."""
+    return ratelimit.client_address(request.scope, request.app.state.gate.trusted)
 
 
 async def end(request: Request, sid: str) -> None:
@@ -116,13 +146,13 @@ def set_cookie(response: Response, request: Request, current: Current) -> None:
         path="/",
         httponly=True,
         samesite="lax",
-        secure=request.url.scheme == "https",
+        secure=_https(request),
     )
 
 
 def clear_cookie(response: Response, request: Request) -> None:
     response.delete_cookie(COOKIE, path="/", httponly=True, samesite="lax",
-                           secure=request.url.scheme == "https")
+                           secure=_https(request))
 
 
 async def hold_once(request: Request, current: Current, value: bytes) -> None:

@@ -112,11 +112,10 @@ async def create(request: Request) -> Response:
 
 async def _token_of(request: Request, member: access.Membership) -> tokens.TokenListing:
     token_id = forms.token_id(request.path_params["token_id"])
-    if token_id is not None:
-        for listing in await tokens.list_for_project(request.app.state.pool, member.project_id):
-            if listing.id == token_id:
-                return listing
-    raise NotFound("No token with this id in the project.")
+    listing = await tokens.find(request.app.state.pool, member.project_id, token_id) if token_id else None
+    if listing is None:
+        raise NotFound("No token with this id in the project.")
+    return listing
 
 
 async def revoke_confirm(request: Request) -> Response:

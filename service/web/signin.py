@@ -18,11 +18,11 @@ from starlette.requests import Request
 
 from service import passwords
 from service.errors import ApiError, ServiceUnavailable
+from service.web import sessions
 
 ACCOUNT_LIMIT = 5  # failed sign-ins per account per window
 ADDRESS_LIMIT = 30  # failed sign-ins per client address per window (offices share one address)
 WINDOW = 15 * 60
-
 
 
 @functools.cache
@@ -48,7 +48,7 @@ class User:
 def _keys(request: Request, email: str) -> tuple[str, str]:
     prefix: str = request.app.state.settings.redis_prefix
     account = hashlib.sha256(email.strip().lower().encode()).hexdigest()
-    address = request.client.host if request.client else "unknown"
+    address = sessions.client_address(request)
     return f"{prefix}signin:account:{account}", f"{prefix}signin:address:{address}"
 
 

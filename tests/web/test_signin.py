@@ -325,3 +325,67 @@ async def test_redis_unreachable_is_a_503_not_a_crash(settings, project: Project
             c.cookies.set(sessions.COOKIE, "a" * 43)
             listed = await c.get(f"/projects/{project.slug}/settings/api/tokens")
             assert listed.status_code == 503 and listed.json()["error"]["code"] == "service_unavailable"
+
+
+async def test_behind_a_trusted_proxy_each_client_address_has_its_own_sign_in_budget(
+    settings, pool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(signin, "ADDRESS_LIMIT", 3)
+    project = await make_project(pool)
+    proxied = create_app(dataclasses.replace(settings, trusted_proxies=("10.254.0.0/24",)))
+    async with proxied.router.lifespan_context(proxied):
+
+        def via_proxy(client_address: str) -> httpx.AsyncClient:
+            transport = httpx.ASGITransport(app=proxied, client=("10.254.0.9", 50000))
+            return httpx.AsyncClient(transport=transport, base_url="http://testserver",
+                                     headers={"X-Forwarded-For": client_address})
+
+        async with via_proxy("192.0.2.10") as sprayer, via_proxy("192.0.2.20") as admin:
+            token = await login_form(sprayer)
+            for i in range(3):
+                r = await sprayer.post("/login", data={"email": f"x{i}-{project.admin_email}", "password": "n",
+                                                       "csrf_token": token})
+                assert r.status_code == 401
+            r = await sprayer.post("/login", data={"email": "y-" + project.admin_email, "password": "n",
+                                                   "csrf_token": token})
+            assert r.status_code == 429
+            # the proxy's other clients are not the sprayer
+            assert (await sign_in(admin, project.admin_email, project.admin_password)).status_code == 303
+
+
+async def test_sign_in_forms_without_a_session_are_capped_per_address(
+    web: WebClient, settings, redis_client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sessions, "ANONYMOUS_PER_ADDRESS", 3)
+    before = len([k async for k in redis_client.scan_iter(match=f"{settings.redis_prefix}session:*", count=1000)])
+    flooder = await web(address="10.255.255.4")
+    for _ in range(3):
+        flooder.cookies.clear()
+        assert (await flooder.get("/login")).status_code == 200
+    flooder.cookies.clear()
+    refused = await flooder.get("/login")
+    assert refused.status_code == 429 and "Retry-After" in refused.headers
+    after = len([k async for k in redis_client.scan_iter(match=f"{settings.redis_prefix}session:*", count=1000)])
+    assert after - before <= 3
+    # a visitor who kept the cookie reuses the session it has; others are not affected
+    kept = await web(address="10.255.255.5")
+    for _ in range(5):
+        assert (await kept.get("/login")).status_code == 200
+
+
+async def test_cookie_is_secure_behind_a_trusted_tls_proxy_only(settings, project: Project) -> None:
+    proxied = create_app(dataclasses.replace(settings, trusted_proxies=("10.254.0.0/24",)))
+    async with proxied.router.lifespan_context(proxied):
+
+        def from_peer(peer: str) -> httpx.AsyncClient:
+            transport = httpx.ASGITransport(app=proxied, client=(peer, 50000))
+            return httpx.AsyncClient(transport=transport, base_url="http://testserver",
+                                     headers={"X-Forwarded-Proto": "https", "X-Forwarded-For": "192.0.2.30"})
+
+        async with from_peer("10.254.0.9") as proxy, from_peer("192.0.2.31") as stranger:
+            # (the sign-in form's session cookie: a client would not send a Secure cookie back over http)
+            r = await proxy.get("/login")
+            assert r.status_code == 200 and "; secure" in _set_cookie_of(r).lower()
+            # a client's own X-Forwarded-Proto is not believed
+            r = await stranger.get("/login")
+            assert r.status_code == 200 and "secure" not in _set_cookie_of(r).lower()

@@ -28,8 +28,8 @@ import redis.asyncio as aioredis
 
 from service import admin, passwords, tokens
 from service.app import create_app
-from service.migrate import migrate
 from service.settings import Settings
+from tests.databases import fresh_database
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -67,34 +67,6 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str
             pg = pg or stack.enter_context(devservers.embedded_postgres(data / "postgres"))
             rd = rd or stack.enter_context(devservers.embedded_redis(data / "redis"))
         yield pg, rd
-
-
-def _with_database(server_url: str, name: str) -> str:
-    """The server URL pointing at database `name` instead."""
-    base, _, query = server_url.partition("?")
-    head, _, _ = base.rpartition("/")
-    return f"{head}/{name}" + (f"?{query}" if query else "")
-
-
-@contextlib.asynccontextmanager
-async def fresh_database(server_url: str) -> AsyncIterator[str]:
-    """A new, migrated database on the test server; dropped afterwards."""
-    name = f"pathpro_test_{uuid.uuid4().hex[:12]}"
-    conn = await asyncpg.connect(server_url)
-    try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-    url = _with_database(server_url, name)
-    try:
-        await migrate(url)
-        yield url
-    finally:
-        conn = await asyncpg.connect(server_url)
-        try:
-            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await conn.close()
 
 
 @pytest.fixture(scope="session")

@@ -9,7 +9,7 @@ import asyncpg
 
 from service.migrate import migrate
 from service.settings import MIGRATIONS_DIR
-from tests.conftest import fresh_database
+from tests.databases import fresh_database
 
 
 async def test_concurrent_migrations_apply_each_file_once(servers, tmp_path: Path) -> None:

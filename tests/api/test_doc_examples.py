@@ -19,7 +19,7 @@ import pytest
 from service import tokens
 from service.app import create_app
 from service.settings import Settings
-from tests.conftest import fresh_database
+from tests.databases import fresh_database
 
 HOST = "your-project.app.pathpro.co"
 

@@ -38,7 +38,7 @@ import httpx
 import redis
 
 from service import admin
-from service.migrate import migrate
+from tests.databases import fresh_database
 
 ROOT = Path(__file__).resolve().parents[2]
 BENCHMARKS = Path(__file__).resolve().parent / "BENCHMARKS.md"
@@ -73,12 +73,6 @@ SMOKE = Mode(duration=1, rounds=1, connections=8, workers=(1,), main_size=2_000,
 
 # ---------------------------------------------------------------- servers and data
 
-def _with_database(server_url: str, name: str) -> str:
-    base, _, query = server_url.partition("?")
-    head, _, _ = base.rpartition("/")
-    return f"{head}/{name}" + (f"?{query}" if query else "")
-
-
 @contextlib.contextmanager
 def backing_servers(stack: contextlib.ExitStack) -> Iterator[tuple[str, str]]:
     pg = os.environ.get("DATABASE_URL") or os.environ.get("TEST_DATABASE_URL")
@@ -90,26 +84,6 @@ def backing_servers(stack: contextlib.ExitStack) -> Iterator[tuple[str, str]]:
         pg = pg or stack.enter_context(devservers.embedded_postgres(folder / "postgres"))
         rd = rd or stack.enter_context(devservers.embedded_redis(folder / "redis"))
     yield pg, rd
-
-
-@contextlib.asynccontextmanager
-async def bench_database(server_url: str):  # type: ignore[no-untyped-def]
-    name = f"pathpro_bench_{uuid.uuid4().hex[:12]}"
-    conn = await asyncpg.connect(server_url)
-    try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-    url = _with_database(server_url, name)
-    try:
-        await migrate(url)
-        yield url
-    finally:
-        conn = await asyncpg.connect(server_url)
-        try:
-            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await conn.close()
 
 
 # Rows made in bulk. Group, status and assignee vary independently of each other; positions are dense
@@ -444,7 +418,7 @@ def run(mode: Mode, out: Path, command: str) -> str:
         work = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="pathpro-bench-")))
         loop = asyncio.new_event_loop()
         stack.callback(loop.close)
-        database_url = stack.enter_context(_sync(loop, bench_database(pg_server)))
+        database_url = stack.enter_context(_sync(loop, fresh_database(pg_server, "pathpro_bench")))
         prefix = f"pathpro-bench-{uuid.uuid4().hex[:12]}:"
         stack.callback(_drop_keys, redis_url, prefix)
         env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": redis_url,

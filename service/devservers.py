@@ -52,7 +52,8 @@ def embedded_redis(folder: Path) -> Iterator[str]:
         deadline = time.monotonic() + 10
         while True:
             try:
-                redis.Redis.from_url(url).ping()
+                with redis.Redis.from_url(url) as probe:
+                    probe.ping()
                 break
             except redis.ConnectionError:
                 if proc.poll() is not None or time.monotonic() > deadline:

@@ -46,24 +46,28 @@ def make_app() -> Starlette:
     return Starlette(routes=[Route("/{path:path}", constant, methods=_METHODS)])
 
 
-def main() -> None:
+def serve_app(factory: str, host: str, port: int, workers: int) -> None:
+    """Serves the app that `factory` ("module:function") makes with `pathpro serve`'s own settings."""
     import uvicorn
 
     from service.__main__ import serve
 
+    run = uvicorn.run
+
+    def run_instead(app: Any, **options: Any) -> None:
+        run(factory, **{**options, "factory": True})
+
+    uvicorn.run = run_instead  # type: ignore[assignment]
+    serve(host, port, workers)
+
+
+def main() -> None:
     args = argparse.ArgumentParser(description=__doc__)
     args.add_argument("--host", default="127.0.0.1")
     args.add_argument("--port", type=int, required=True)
     args.add_argument("--workers", type=int, default=1)
     ns = args.parse_args()
-
-    run = uvicorn.run
-
-    def run_ceiling(app: Any, **options: Any) -> None:
-        run("tests.bench.ceiling:make_app", **{**options, "factory": True})
-
-    uvicorn.run = run_ceiling  # type: ignore[assignment]
-    serve(ns.host, ns.port, ns.workers)
+    serve_app("tests.bench.ceiling:make_app", ns.host, ns.port, ns.workers)
 
 
 if __name__ == "__main__":

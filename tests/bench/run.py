@@ -52,6 +52,8 @@ LIST_TARGET, GET_TARGET, UNAUTHORIZED_TARGET = 0.12, 0.15, 0.5
 TAIL_TARGET = 5.0  # p99 / p50
 GROWTH_TARGET = 1.5  # list p50 at the largest project / at the smallest
 MEMORY_TARGET = 1.10  # RSS after the long run / after the short one
+# tests/bench/floor.py: the list's EVALSHA and statement through the same drivers, and nothing else
+FLOOR_LABEL = "floor of GET /api/v1/tasks: its two round trips alone"
 
 
 @dataclass(frozen=True)
@@ -322,6 +324,7 @@ class Row:
     service: list[Sample] = field(default_factory=list)
     ceiling: list[Sample] = field(default_factory=list)
     target: float | None = None
+    reference: bool = False  # the floor: shown beside the service, held to no target
 
     @staticmethod
     def _median(samples: list[Sample], attr: str) -> float:
@@ -358,6 +361,11 @@ def table(rows: list[Row], growth: list[tuple[str, float, float]], memory: tuple
     ]
     for r in rows:
         tail = r.p99() / r.p50()
+        if r.reference:
+            lines.append(
+                f"| {r.label} | {r.workers} | {r.rps():,.0f} | {r.p50():.2f} | {r.p99():.2f} | {tail:.1f} | "
+                f"{r.ceiling_rps():,.0f} | {r.ratio():.3f} | reference | — |")
+            continue
         ok = tail <= TAIL_TARGET and r.unexpected() == 0
         target = ""
         if r.target is not None and r.workers == 2:
@@ -438,6 +446,7 @@ def run(mode: Mode, out: Path, command: str) -> str:
         servers: dict[tuple[str, int], Server] = {}
         for workers in mode.workers:
             for name, argv in (("ceiling", [sys.executable, "-m", "tests.bench.ceiling"]),
+                               ("floor", [sys.executable, "-m", "tests.bench.floor"]),
                                ("service", [_pathpro(), "serve"])):
                 server = start(name, argv, workers, env, work)
                 stack.callback(stop, server.process)
@@ -449,10 +458,12 @@ def run(mode: Mode, out: Path, command: str) -> str:
 
         eps = endpoints(main)
         for server in servers.values():  # warm: connections, prepared statements, caches
-            for ep in eps if mode.rounds > 1 else eps[:1]:
+            # the floor answers the list only
+            for ep in eps if mode.rounds > 1 and server.name != "floor" else eps[:1]:
                 load(server, ep.lua, ep.expect, seconds=1)
 
         rows = {(ep.key, w): Row(ep.label, w, target=ep.target) for ep in eps for w in mode.workers}
+        floors = {w: Row(FLOOR_LABEL, w, reference=True) for w in mode.workers}
         for round_no in range(mode.rounds):
             for ep in eps:
                 for w in mode.workers:
@@ -461,6 +472,10 @@ def run(mode: Mode, out: Path, command: str) -> str:
                     row.service.append(load(servers[("service", w)], ep.lua, ep.expect))
                     _log(f"round {round_no + 1}: {ep.key} {w}w {row.service[-1].rps:,.0f} req/s "
                          f"(ceiling {row.ceiling[-1].rps:,.0f})")
+                    if ep.key == "list":
+                        floors[w].ceiling.append(row.ceiling[-1])
+                        floors[w].service.append(load(servers[("floor", w)], ep.lua, 200))
+                        _log(f"round {round_no + 1}: floor {w}w {floors[w].service[-1].rps:,.0f} req/s")
 
         # The list's cost against the project's size: same server, page 1, plain and filtered.
         w = max(mode.workers)
@@ -501,7 +516,7 @@ def run(mode: Mode, out: Path, command: str) -> str:
         long_ = served
         _log(f"RSS {rss_short} KiB after {short:,}, {rss_long} KiB after {long_:,}")
 
-        result = table([rows[(ep.key, w)] for ep in eps for w in mode.workers], growth,
+        result = table([*(rows[(ep.key, w)] for ep in eps for w in mode.workers), *floors.values()], growth,
                        (rss_short, rss_long, short, long_), mode)
 
     elapsed = int((dt.datetime.now(dt.UTC) - started).total_seconds())

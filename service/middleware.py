@@ -6,13 +6,13 @@ Pure ASGI rather than BaseHTTPMiddleware, which costs a task per request.
 from __future__ import annotations
 
 import re
-import uuid
 
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.db import translate
 from service.errors import ApiError, PayloadTooLarge, RateLimited, error_response
+from service.ids import unique_id
 from service.metrics import RATE_LIMITED
 from service.requestgate import RequestGate
 
@@ -39,7 +39,7 @@ class RequestContext:
             return
         sent = _header(scope, b"x-request-id")
         request_id = sent.decode("latin-1") if sent and _SANE_REQUEST_ID.fullmatch(sent.decode("latin-1")) \
-            else uuid.uuid4().hex
+            else unique_id()
         scope.setdefault("state", {})["request_id"] = request_id
 
         async def send_with_id(message: Message) -> None:

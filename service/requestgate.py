@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,6 +24,7 @@ from starlette.types import Scope
 
 from service import ratelimit, tokencache, tokens
 from service.errors import ApiError, RateLimited, Unauthorized
+from service.ids import unique_id
 from service.metrics import REDIS_FALLBACK, TOKEN_CACHE
 from service.ratelimit import Decision, LocalWindow
 from service.settings import Settings
@@ -64,10 +64,6 @@ class _State:
     down: bool = False  # an outage has been logged and not yet its end
     next_probe: float = 0.0
     last_marked: dict[int, float] = field(default_factory=dict)
-
-
-def _member() -> str:
-    return uuid.uuid4().hex
 
 
 def _run_id(info: bytes | str) -> str:
@@ -153,7 +149,7 @@ class RequestGate:
     async def _through_cache(self, token_digest: bytes, address: str) -> Admission:
         keys = tokencache.token_keys(self.prefix, token_digest)
         reply = await self.scripts.authorize(
-            keys=keys.all, args=[WINDOW_US, _member(), LAST_USED_GATE_SECONDS, ""])
+            keys=keys.all, args=[WINDOW_US, unique_id(), LAST_USED_GATE_SECONDS, ""])
         status = reply[0]
         if status == b"ok":
             admitted = self._admitted(reply)
@@ -169,11 +165,11 @@ class RequestGate:
         record = await tokens.lookup(self.pool, token_digest)
         if record is None:
             await self.scripts.fill(keys=keys.all, args=[UNKNOWN, self.settings.unknown_token_ttl, WINDOW_US,
-                                                         _member(), LAST_USED_GATE_SECONDS, ""])
+                                                         unique_id(), LAST_USED_GATE_SECONDS, ""])
             raise await self._failure(address)
         value = tokencache.encode_record(record.token_id, record.project_id, record.rate_limit)
         reply = await self.scripts.fill(keys=keys.all, args=[value, self.settings.token_cache_ttl, WINDOW_US,
-                                                             _member(), LAST_USED_GATE_SECONDS, ""])
+                                                             unique_id(), LAST_USED_GATE_SECONDS, ""])
         if reply[0] == b"ok":
             admitted = self._admitted(reply)
             if admitted is not None:
@@ -184,7 +180,7 @@ class RequestGate:
         if record is None:
             raise await self._failure(address)
         window = await self.scripts.limit(keys=[keys.window],
-                                          args=[record.rate_limit, WINDOW_US, _member(), "", "1"])
+                                          args=[record.rate_limit, WINDOW_US, unique_id(), "", "1"])
         return Admission(record, ratelimit.from_script(record.rate_limit, *window))
 
     def _admitted(self, reply: list[Any]) -> Admission | None:
@@ -220,7 +216,7 @@ class RequestGate:
             try:
                 reply = await self.scripts.limit(
                     keys=[tokencache.address_key(self.prefix, address)],
-                    args=[self.settings.auth_failure_limit, WINDOW_US, _member(), "", "1"])
+                    args=[self.settings.auth_failure_limit, WINDOW_US, unique_id(), "", "1"])
                 decision = ratelimit.from_script(self.settings.auth_failure_limit, *reply)
                 return Unauthorized() if decision.allowed else _too_many(decision)
             except RedisError as exc:
@@ -234,7 +230,7 @@ class RequestGate:
     async def _refuse_if_spraying(self, address: str) -> None:
         reply = await self.scripts.limit(
             keys=[tokencache.address_key(self.prefix, address)],
-            args=[self.settings.auth_failure_limit, WINDOW_US, _member(), "", "0"])
+            args=[self.settings.auth_failure_limit, WINDOW_US, unique_id(), "", "0"])
         decision = ratelimit.from_script(self.settings.auth_failure_limit, *reply)
         if not decision.allowed:
             raise _too_many(decision)

@@ -79,6 +79,7 @@ async def _unavailable(scope: Scope, receive: Receive, send: Send) -> None:
 
 
 _TEMPLATES: dict[Any, str] = {}  # endpoint -> its route's path template
+_UNROUTED: dict[str, str] = {}  # path of a request refused before routing -> the template it would reach
 
 
 def _route(scope: Scope) -> str:
@@ -95,12 +96,20 @@ def _route(scope: Scope) -> str:
             if getattr(candidate, "endpoint", None) is endpoint:
                 _TEMPLATES[endpoint] = template = candidate.path
                 return template
-    # refused before routing (401, 413, 429): find the route it would have reached
-    for candidate in routes:
-        if candidate.matches(scope)[0] is not Match.NONE:
-            path = getattr(candidate, "path", None)
-            return path if isinstance(path, str) else "unmatched"
-    return "unmatched"
+    # refused before routing (401, 413, 429): find the route it would have reached, once per path
+    path: str = scope.get("path", "")
+    template = _UNROUTED.get(path)
+    if template is None:
+        template = "unmatched"
+        for candidate in routes:
+            if candidate.matches(scope)[0] is not Match.NONE:
+                found = getattr(candidate, "path", None)
+                template = found if isinstance(found, str) else "unmatched"
+                break
+        if len(_UNROUTED) >= 4096:  # a flood of random paths cannot grow it without bound
+            _UNROUTED.clear()
+        _UNROUTED[path] = template
+    return template
 
 
 class RequestLog:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 _SSL_REQUEST = 80877103
 _GSSENC_REQUEST = 80877104
@@ -42,16 +42,33 @@ class RoundTripCounter:
             await writer.drain()
 
 
+def upstream(database_url: str) -> tuple[str | tuple[str, int], dict[str, str]]:
+    """Where the server listens (a unix socket path, or host and port) and the URL's other query options.
+
+    A URL may name its server in the query (`?host=/socket/dir`, as the embedded server's does); the
+    proxy's own URL must not, or the driver would go around the proxy."""
+    parts = urlsplit(database_url)
+    options = dict(parse_qsl(parts.query))
+    host = options.pop("host", None) or parts.hostname or "127.0.0.1"
+    port = int(options.pop("port", None) or parts.port or 5432)
+    if host.startswith("/"):
+        return f"{host}/.s.PGSQL.{port}", options
+    return (host, port), options
+
+
 @contextlib.asynccontextmanager
 async def counting_proxy(database_url: str) -> AsyncIterator[tuple[str, RoundTripCounter]]:
     """(a URL that reaches the same database through the proxy, its counter)."""
     parts = urlsplit(database_url)
-    host, port = parts.hostname or "127.0.0.1", parts.port or 5432
+    server_address, options = upstream(database_url)
     counter = RoundTripCounter()
     pipes: set[asyncio.Task[None]] = set()
 
     async def connection(client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter) -> None:
-        server_r, server_w = await asyncio.open_connection(host, port)
+        if isinstance(server_address, str):
+            server_r, server_w = await asyncio.open_unix_connection(server_address)
+        else:
+            server_r, server_w = await asyncio.open_connection(*server_address)
         up = asyncio.ensure_future(counter._client_to_server(client_r, server_w))
         down = asyncio.ensure_future(counter._server_to_client(server_r, client_w))
         pipes.update((up, down))
@@ -65,7 +82,7 @@ async def counting_proxy(database_url: str) -> AsyncIterator[tuple[str, RoundTri
     proxy_port = server.sockets[0].getsockname()[1]
     netloc = parts.netloc.rsplit("@", 1)
     userinfo = netloc[0] + "@" if len(netloc) == 2 else ""
-    query = (parts.query + "&" if parts.query else "") + "sslmode=disable"
+    query = urlencode({**options, "sslmode": "disable"})
     url = urlunsplit((parts.scheme, f"{userinfo}127.0.0.1:{proxy_port}", parts.path, query, ""))
     try:
         yield url, counter

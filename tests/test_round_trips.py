@@ -19,7 +19,7 @@ import pytest
 from service.app import create_app
 from service.settings import Settings
 from tests.conftest import Project, make_project
-from tests.pgwire import counting_proxy
+from tests.pgwire import counting_proxy, upstream
 
 REQUESTS = 10
 
@@ -74,3 +74,10 @@ async def test_a_list_page_with_its_total_is_one_round_trip(counted, pool) -> No
     ]
     for path in paths:
         assert await _round_trips(client, counter, project, path, 200) - auth_only == 1, path
+
+
+def test_the_proxy_reaches_a_server_named_in_the_query() -> None:
+    # the embedded server's URL names its unix socket in the query; the proxy used to go to 127.0.0.1:5432
+    assert upstream("postgresql://postgres:@/postgres?host=/tmp/pg&port=5433&application_name=x") == (
+        "/tmp/pg/.s.PGSQL.5433", {"application_name": "x"})
+    assert upstream("postgresql://postgres@db.example:6543/app") == (("db.example", 6543), {})

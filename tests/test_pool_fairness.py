@@ -8,14 +8,14 @@ that made a tenth of the requests wait many times longer than the rest (p99 at 2
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 
 from service import db
 from service.settings import Settings
 
 
 async def test_a_newcomer_never_takes_the_connection_of_an_earlier_waiter(settings: Settings) -> None:
-    pool = await db.create_pool(Settings(database_url=settings.database_url, redis_url=settings.redis_url,
-                                         db_pool_min=1, db_pool_max=1))
+    pool = await db.create_pool(replace(settings, db_pool_min=1, db_pool_max=1))
     try:
         # the newcomer arrives 0..5 loop turns after the release: at some of them it finds the
         # connection back in the queue before the woken waiter has run

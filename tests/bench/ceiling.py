@@ -61,14 +61,14 @@ def serve_app(factory: str, host: str, port: int, workers: int) -> None:
     serve(host, port, workers)
 
 
-def main() -> None:
+def main(factory: str = "tests.bench.ceiling:make_app", argv: list[str] | None = None) -> None:
+    """`--host`, `--port`, `--workers` as `pathpro serve` takes them; serves the app `factory` makes."""
     args = argparse.ArgumentParser(description=__doc__)
     args.add_argument("--host", default="127.0.0.1")
     args.add_argument("--port", type=int, required=True)
     args.add_argument("--workers", type=int, default=1)
-    ns = args.parse_args()
-    serve_app("tests.bench.ceiling:make_app", ns.host, ns.port, ns.workers)
-
+    ns = args.parse_args(argv)
+    serve_app(factory, ns.host, ns.port, ns.workers)
 
 if __name__ == "__main__":
     main()

@@ -11,11 +11,8 @@ above the ceiling is the two drivers and the servers behind them.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
-import uuid
 from collections.abc import AsyncIterator
-from typing import Any
 
 import redis.asyncio as aioredis
 from starlette.applications import Starlette
@@ -25,8 +22,9 @@ from starlette.routing import Route
 
 from service import db, tokencache, tokens
 from service.api import tasks
+from service.ids import unique_id
 from service.settings import Settings
-from tests.bench.ceiling import BODY, serve_app
+from tests.bench import ceiling
 
 _LIST_SQL = tasks._LIST_SQL.format(columns=tasks._COLUMNS, task_where="", count_where="")
 
@@ -51,7 +49,7 @@ async def _list(request: Request) -> Response:
     token = request.headers["authorization"].partition(" ")[2]
     token_digest = tokens.digest(token)
     keys = tokencache.token_keys(state.settings.redis_prefix, token_digest).all
-    args = [tokencache.WINDOW_US, uuid.uuid4().hex, tokencache.LAST_USED_GATE_SECONDS, ""]
+    args = [tokencache.WINDOW_US, unique_id(), tokencache.LAST_USED_GATE_SECONDS, ""]
     reply = await state.scripts.authorize(keys=keys, args=args)
     if reply[0] == b"ok":
         project_id = tokencache.decode_record(reply[1])[1]  # type: ignore[index]
@@ -62,11 +60,11 @@ async def _list(request: Request) -> Response:
         value = tokencache.encode_record(record.token_id, record.project_id, record.rate_limit)
         await state.scripts.fill(keys=keys, args=[value, state.settings.token_cache_ttl, *args])
     await state.pool.fetch(_LIST_SQL, project_id, tasks.PER_PAGE + 1, 0)
-    return Response(BODY, media_type="application/json")
+    return Response(ceiling.BODY, media_type="application/json")
 
 
 async def _ready(request: Request) -> Response:
-    return Response(BODY, media_type="application/json")  # what the harness polls until a server is up
+    return Response(ceiling.BODY, media_type="application/json")  # what the harness polls until a server is up
 
 
 def make_app() -> Starlette:
@@ -74,14 +72,8 @@ def make_app() -> Starlette:
                              Route("/{path:path}", _list, methods=["GET"])], lifespan=_lifespan)
 
 
-def main(argv: Any = None) -> None:
-    args = argparse.ArgumentParser(description=__doc__)
-    args.add_argument("--host", default="127.0.0.1")
-    args.add_argument("--port", type=int, required=True)
-    args.add_argument("--workers", type=int, default=1)
-    ns = args.parse_args(argv)
-    serve_app("tests.bench.floor:make_app", ns.host, ns.port, ns.workers)
-
+def main() -> None:
+    ceiling.main("tests.bench.floor:make_app")
 
 if __name__ == "__main__":
     main()
